@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Each one sets up what it needs: a virtual environment in .venv with the locked
+# dependencies (requirements/lock.txt). Nothing else has to be installed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: run test bench lint format typecheck check lock clean-var help
+
+help:
+	@echo "make run    start the whole platform (embedded PostgreSQL, Redis, files) on http://localhost:$(PORT)"
+	@echo "make test   run the test suite (embedded services unless BIPPOP_TEST_* URLs are set)"
+	@echo "make bench  run the benchmarks in tests/benchmarks"
+	@echo "make check  lint, format check and type check"
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bippop run --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest tests/benchmarks -m benchmark -s $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check platform tests
+
+format: $(STAMP)
+	$(BIN)/ruff format platform tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck
+	$(BIN)/ruff format --check platform tests
+
+# Re-pin the dependencies after changing pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o requirements/lock.txt
+
+clean-var:
+	rm -rf var

@@ -1,0 +1,3 @@
+from bippop.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""People, roles, authentication, sessions and the audit log."""

@@ -1,0 +1,70 @@
+"""``create_app()``: the one Litestar application, for every host (public site, co-op console, tenants)."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.static_files import create_static_files_router
+from litestar_htmx import HTMXPlugin
+from redis.asyncio import Redis
+
+from bippop.config import Settings, get_settings
+from bippop.db.engine import async_session_factory, make_async_engine
+from bippop.deps import provide_db_session, provide_site
+from bippop.health import healthz, readyz
+from bippop.observability import RequestLogMiddleware, configure_logging
+from bippop.storage import storage_from_settings
+from bippop.tenants.cache import AsyncHostCache
+from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
+from bippop.web.errors import http_error_page, unexpected_error_page
+from bippop.web.pages import PagesController
+from bippop.web.templates import ThemeEngines
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    templates = ThemeEngines(settings.themes_dir)
+
+    async def startup(app: Litestar) -> None:
+        engine = make_async_engine(settings)
+        redis = Redis.from_url(settings.redis_url or "", socket_timeout=3, socket_connect_timeout=3)
+        app.state.engine = engine
+        app.state.redis = redis
+        app.state.session_factory = async_session_factory(engine)
+        app.state.resolver = HostResolver(
+            settings.base_domain, engine, AsyncHostCache(redis, settings.host_cache_seconds)
+        )
+        app.state.storage = storage_from_settings(settings)
+
+    async def shutdown(app: Litestar) -> None:
+        await app.state.redis.aclose()
+        await app.state.engine.dispose()
+
+    static_routers = [
+        create_static_files_router(
+            path=f"/static/{theme}",
+            directories=templates.static_dirs(theme),
+            name=f"static-{theme}",
+            opt={"sites": "any"},
+            include_in_schema=False,
+        )
+        for theme in templates.environments
+    ]
+    return Litestar(
+        route_handlers=[healthz, readyz, PagesController, *static_routers],
+        dependencies={
+            "site": Provide(provide_site, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+        },
+        middleware=[RequestLogMiddleware(), HostResolutionMiddleware()],
+        plugins=[HTMXPlugin()],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        state=State({"settings": settings, "templates": templates}),
+        exception_handlers={HTTPException: http_error_page, Exception: unexpected_error_page},
+        debug=False,
+        logging_config=None,
+    )

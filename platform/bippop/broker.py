@@ -1,0 +1,64 @@
+"""The dramatiq broker: RabbitMQ for ``amqp://``, Redis (embedded or not) otherwise.
+
+Actors are declared at import against a stub broker; ``configure_broker`` builds
+the real one from settings and moves every declared actor onto it. This keeps
+imports free of network connections and lets tests pick their broker.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from bippop.config import Settings, SettingsError
+from bippop.tenants.job_middleware import TenantMiddleware
+
+_lock = threading.Lock()
+_declaring = StubBroker()
+_declaring.emit_after("process_boot")
+dramatiq.set_broker(_declaring)
+
+
+def build_broker(
+    settings: Settings, *, tenant_loader: TenantMiddleware.Loader | None = None
+) -> dramatiq.Broker:
+    url = settings.effective_broker_url
+    if not url:
+        raise SettingsError(
+            "Aucun broker : définissez BIPPOP_BROKER_URL ou BIPPOP_REDIS_URL (ou lancez `bippop run`)."
+        )
+    middleware = [
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=5, min_backoff=1000, max_backoff=60_000),
+        TenantMiddleware(tenant_loader),
+    ]
+    broker: dramatiq.Broker
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
+    else:
+        from dramatiq.brokers.redis import RedisBroker
+
+        # A worker that dies keeps its unacked messages for this long before another worker requeues them.
+        broker = RedisBroker(url=url, middleware=middleware, heartbeat_timeout=30_000, namespace="bippop")
+    return broker
+
+
+def configure_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """Make ``broker`` the global one and move every actor declared so far onto it."""
+    with _lock:
+        previous = dramatiq.get_broker()
+        for name in previous.get_declared_actors():
+            actor = previous.get_actor(name)
+            actor.broker = broker
+            broker.declare_actor(actor)
+        dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,255 @@
+"""The ``bippop`` command. Every sub-command has a ``--help`` written for a council's IT person."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bippop.config import SettingsError, describe_url, get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def friendly_errors(command: F) -> F:
+    """Turn the failures a person can act on into one clear message and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        from bippop.tenants.services import TenantError
+
+        try:
+            return command(*args, **kwargs)
+        except SettingsError as exc:
+            err_console.print(f"[red]Configuration :[/red] {exc}")
+            sys.exit(2)
+        except TenantError as exc:
+            err_console.print(f"[red]Refusé :[/red] {exc}")
+            sys.exit(1)
+        except OperationalError as exc:
+            settings = get_settings()
+            where = describe_url(settings.database_url) if settings.database_url else "?"
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            err_console.print(f"[red]PostgreSQL ne répond pas[/red] ({where}) : {reason}")
+            sys.exit(3)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="bippop")
+def main() -> None:
+    """Bip Pop: the platform that councils use against the isolation of elderly people.
+
+    Settings come from BIPPOP_* environment variables (see docs/configuration.md).
+    With none set, `bippop run` starts everything on this machine.
+    """
+
+
+# Processes ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port of the web server (default 8000, or BIPPOP_PORT).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, or BIPPOP_HOST).")
+@friendly_errors
+def run(port: int | None, host: str | None) -> None:
+    """Start the whole platform on this machine, for development and demonstrations.
+
+    Starts embedded PostgreSQL and Redis when BIPPOP_DATABASE_URL / BIPPOP_REDIS_URL
+    are not set (data in var/), applies migrations, seeds the demo commune, then runs
+    the web server, one worker and the scheduler. Ctrl-C stops everything.
+    """
+    from bippop.runtime.supervisor import Supervisor
+
+    settings = get_settings()
+    settings = settings.replace(port=port or settings.port, host=host or settings.host)
+    sys.exit(Supervisor(settings).run())
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default BIPPOP_PORT or 8000).")
+@click.option("--host", default=None, help="Address (default BIPPOP_HOST or 127.0.0.1).")
+def web(port: int | None, host: str | None) -> None:
+    """Run the web server alone (production: several of these behind a load balancer)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "bippop.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+@click.option(
+    "--processes", type=int, default=None, help="Worker processes (default BIPPOP_WORKER_PROCESSES)."
+)
+@click.option(
+    "--threads", type=int, default=None, help="Threads per process (default BIPPOP_WORKER_THREADS)."
+)
+def worker(processes: int | None, threads: int | None) -> None:
+    """Run a background-job worker (dramatiq): provisioning, notifications, exports…"""
+    settings = get_settings()
+    args = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "bippop.worker",
+        "--processes",
+        str(processes or settings.worker_processes),
+        "--threads",
+        str(threads or settings.worker_threads),
+    ]
+    os.execv(sys.executable, args)
+
+
+@main.command()
+@friendly_errors
+def scheduler() -> None:
+    """Run the scheduler that enqueues periodic jobs. Run exactly one per platform."""
+    from bippop.observability import configure_logging
+    from bippop.scheduler import build_scheduler
+
+    settings = get_settings()
+    configure_logging(settings)
+    scheduler = build_scheduler(settings)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+# Migrations --------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Tenants migrated at once (default BIPPOP_MIGRATE_CONCURRENCY).",
+)
+@friendly_errors
+def migrate(concurrency: int | None) -> None:
+    """Bring the database up to date: the platform schema, then every tenant's schema.
+
+    Each tenant is migrated in its own transaction; one failing tenant does not stop
+    the others. The run ends with a summary naming each failure, and exits with
+    status 1 if any. Interrupted runs can simply be started again.
+    """
+    from bippop.runtime.operations import migrate_everything
+
+    settings = get_settings()
+    report = migrate_everything(settings, concurrency=concurrency, progress=True)
+    sys.exit(0 if report.ok else 1)
+
+
+# Tenants -----------------------------------------------------------------------------
+
+
+@main.group()
+def tenants() -> None:
+    """Create, list, inspect and suspend tenants (communes, EPCI, départements)."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Official name, e.g. 'Compiègne'.")
+@click.option(
+    "--kind", type=click.Choice(["commune", "epci", "departement"]), default="commune", show_default=True
+)
+@click.option("--code", "official_code", required=True, help="INSEE code (commune), SIREN (EPCI) or number.")
+@click.option("--domain", "domains", multiple=True, help="Custom domain served for this tenant (repeatable).")
+@click.option("--background", is_flag=True, help="Only record it; a worker provisions it.")
+@friendly_errors
+def tenants_create(
+    slug: str, name: str, kind: str, official_code: str, domains: tuple[str, ...], background: bool
+) -> None:
+    """Create tenant SLUG; its portal is https://SLUG.<base domain>.
+
+    SLUG: 3 to 40 lower-case letters, digits and dashes, e.g. 'compiegne'.
+    """
+    from bippop.runtime.operations import create_tenant
+
+    settings = get_settings()
+    tenant = create_tenant(settings, slug, name, kind, official_code, domains, background=background)
+    console.print(f"Collectivité [bold]{tenant.slug}[/bold] créée, état : {tenant.status}.")
+    console.print(f"Portail : http://{tenant.slug}.{settings.base_domain}")
+
+
+@tenants.command("list")
+@friendly_errors
+def tenants_list() -> None:
+    """List every tenant with its state and schema revision."""
+    from bippop.runtime.operations import list_tenants
+
+    rows = list_tenants(get_settings())
+    table = Table("slug", "nom", "type", "code", "état", "révision")
+    for t in rows:
+        table.add_row(t.slug, t.name, t.kind, t.official_code, t.status, t.revision or "—")
+    console.print(table)
+    console.print(f"{len(rows)} collectivité(s).")
+
+
+@tenants.command("show")
+@click.argument("slug")
+@friendly_errors
+def tenants_show(slug: str) -> None:
+    """Show one tenant: state, domains, schema, last error."""
+    from bippop.runtime.operations import show_tenant
+
+    settings = get_settings()
+    info = show_tenant(settings, slug)
+    for key, value in info.items():
+        console.print(f"[bold]{key:>14}[/bold]  {value}")
+
+
+@tenants.command("suspend")
+@click.argument("slug")
+@friendly_errors
+def tenants_suspend(slug: str) -> None:
+    """Suspend a tenant: its portal shows a calm notice, its jobs stop; data is kept."""
+    from bippop.runtime.operations import change_status
+
+    change_status(get_settings(), slug, "suspend")
+    console.print(f"« {slug} » est suspendu. `bippop tenants reactivate {slug}` le rouvre.")
+
+
+@tenants.command("reactivate")
+@click.argument("slug")
+@friendly_errors
+def tenants_reactivate(slug: str) -> None:
+    """Reopen a suspended tenant."""
+    from bippop.runtime.operations import change_status
+
+    change_status(get_settings(), slug, "reactivate")
+    console.print(f"« {slug} » est de nouveau actif.")
+
+
+@tenants.command("provision")
+@click.argument("slug")
+@friendly_errors
+def tenants_provision(slug: str) -> None:
+    """Provision (again) a tenant left pending or failed; safe to repeat."""
+    from bippop.runtime.operations import reprovision
+
+    status = reprovision(get_settings(), slug)
+    console.print(f"« {slug} » : {status}.")

@@ -1,0 +1,182 @@
+"""Settings, read once from ``BIPPOP_*`` environment variables.
+
+Nothing else in the code base reads ``os.environ``. An unset service URL means
+"embedded": ``bippop run`` starts that service itself and hands its URL to its
+children through the same variables. Every variable is documented in
+``docs/configuration.md``; a test checks that the table and this class agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use; the message says which and why."""
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} doit valoir true ou false (reçu {value!r}).")
+
+
+def _int(value: str, name: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} doit être un nombre entier (reçu {value!r}).") from None
+    if number < minimum:
+        raise SettingsError(f"{name} doit être au moins {minimum} (reçu {number}).")
+    return number
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the platform. Field ``x`` is read from ``BIPPOP_X``."""
+
+    env: str = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    broker_url: str | None = None
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Bip Pop <ne-pas-repondre@localhost>"
+    base_domain: str = "localhost"
+    secret_key: str | None = None
+    var_dir: Path = REPO_ROOT / "var"
+    themes_dir: Path = REPO_ROOT / "themes"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_format: str = "console"
+    db_pool_size: int = 10
+    migrate_concurrency: int = 4
+    seed_demo: bool = True
+    worker_processes: int = 1
+    worker_threads: int = 4
+    host_cache_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            name = f"BIPPOP_{field.name.upper()}"
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            if field.type in ("int",):
+                values[field.name] = _int(raw, name)
+            elif field.type == "bool":
+                values[field.name] = _bool(raw, name)
+            elif field.type == "Path":
+                values[field.name] = Path(raw).expanduser().resolve()
+            else:
+                values[field.name] = raw
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"BIPPOP_ENV doit valoir {', '.join(ENVIRONMENTS)} (reçu {self.env!r}).")
+        if self.env == "production":
+            if not self.secret_key or len(self.secret_key) < 32:
+                raise SettingsError(
+                    "BIPPOP_SECRET_KEY est obligatoire en production (32 caractères au moins)."
+                )
+            missing = [
+                name
+                for name, value in (
+                    ("BIPPOP_DATABASE_URL", self.database_url),
+                    ("BIPPOP_REDIS_URL", self.redis_url),
+                    ("BIPPOP_STORAGE_URL", self.storage_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise SettingsError(
+                    "En production, les services ne sont pas embarqués : définissez "
+                    + ", ".join(missing)
+                    + "."
+                )
+        if self.database_url and urlsplit(self.database_url).scheme.split("+")[0] not in (
+            "postgresql",
+            "postgres",
+        ):
+            raise SettingsError("BIPPOP_DATABASE_URL doit être une URL postgresql://…")
+        if self.broker_url and urlsplit(self.broker_url).scheme not in (
+            "amqp",
+            "amqps",
+            "redis",
+            "rediss",
+            "unix",
+        ):
+            raise SettingsError("BIPPOP_BROKER_URL doit commencer par amqp:// ou redis://")
+        if self.storage_url and urlsplit(self.storage_url).scheme not in ("file", "s3"):
+            raise SettingsError("BIPPOP_STORAGE_URL doit commencer par file:// ou s3://")
+        if self.log_format not in ("console", "json"):
+            raise SettingsError("BIPPOP_LOG_FORMAT doit valoir console ou json.")
+
+    # Derived values -------------------------------------------------------------
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def effective_broker_url(self) -> str | None:
+        """The broker defaults to the Redis server (embedded or not)."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def files_dir(self) -> Path:
+        return self.var_dir / "files"
+
+    def effective_secret_key(self) -> str:
+        """The configured key, or (outside production) one generated once and kept in ``var/``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def describe_url(url: str) -> str:
+    """A URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host and "host=" in parts.query:
+        host = parts.query.split("host=", 1)[1].split("&", 1)[0]
+    port = f":{parts.port}" if parts.port else ""
+    path = parts.path if parts.scheme.startswith("postgres") else ""
+    return f"{parts.scheme.split('+')[0]}://{host}{port}{path}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Engines, sessions and declarative bases; migrations live in ``migrations/{platform,tenant}``."""

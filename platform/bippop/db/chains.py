@@ -1,0 +1,75 @@
+"""The two Alembic chains, driven from code (no ``alembic.ini``, no ``env.py``).
+
+``platform`` runs online against schema ``platform``. ``tenant`` is rendered to
+SQL once per starting revision (Alembic's offline mode) and that SQL is applied
+to each tenant schema under its own ``search_path``: the same migration for
+thousands of schemas costs one rendering, and no module-level ``op`` proxy is
+shared between the threads that migrate tenants in parallel.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+Chain = Literal["platform", "tenant"]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+@cache
+def script_directory(chain: Chain) -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS_DIR / chain))
+
+
+def head(chain: Chain) -> str:
+    revision = script_directory(chain).get_current_head()
+    if revision is None:
+        raise RuntimeError(f"the {chain} migration chain has no revision")
+    return revision
+
+
+def upgrade_platform(connection: Connection) -> str | None:
+    """Bring schema ``platform`` to head inside the connection's transaction; returns the old revision."""
+    connection.execute(text("create schema if not exists platform"))
+    script = script_directory("platform")
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "version_table_schema": "platform",
+            "fn": lambda rev, _ctx: script._upgrade_revs("head", rev),
+        },
+    )
+    before = context.get_current_revision()
+    with Operations.context(context):
+        context.run_migrations()
+    return before
+
+
+@cache
+def tenant_upgrade_sql(from_revision: str | None) -> str:
+    """The SQL that takes one tenant schema from ``from_revision`` (None: empty) to head."""
+    script = script_directory("tenant")
+    buffer = io.StringIO()
+    start = from_revision or "base"
+    context = MigrationContext.configure(
+        dialect_name="postgresql",
+        opts={
+            "as_sql": True,
+            "output_buffer": buffer,
+            "starting_rev": None if start == "base" else start,
+            "transactional_ddl": False,
+            "literal_binds": True,
+            "fn": lambda rev, _ctx: script._upgrade_revs("head", start),
+        },
+    )
+    with Operations.context(context):
+        context.run_migrations()
+    return buffer.getvalue()

@@ -1,0 +1,86 @@
+"""Engines and tenant-scoped sessions.
+
+One pool serves every tenant. A session that carries a tenant in ``info`` scopes
+each of its transactions itself, transaction-locally, in one round trip:
+``set_config('search_path', …, true)`` and ``set_config('role', …, true)``. After
+commit the pooled connection is back to the login role and default path, so a
+code path that forgets the tenant reads nothing (relation does not exist).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from bippop.config import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from bippop.tenants.context import TenantRef
+
+SCOPE_SQL = text("select set_config('search_path', :schema, true), set_config('role', :role, true)")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` → ``postgresql+psycopg://`` (psycopg 3 for both sync and async)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def require_database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise SettingsError(
+            "BIPPOP_DATABASE_URL n'est pas défini : lancez la plateforme avec `bippop run` "
+            "(PostgreSQL embarqué) ou donnez l'URL de votre serveur."
+        )
+    return sqlalchemy_url(settings.database_url)
+
+
+def make_engine(settings: Settings, *, pool_size: int | None = None) -> Engine:
+    size = pool_size or settings.db_pool_size
+    return create_engine(
+        require_database_url(settings),
+        pool_size=size,
+        max_overflow=size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "bippop"},
+    )
+
+
+def make_async_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        require_database_url(settings),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "bippop-web"},
+    )
+
+
+def scope_connection(connection: Connection, tenant: TenantRef) -> None:
+    """Scope the connection's current transaction to one tenant."""
+    connection.execute(SCOPE_SQL, {"schema": tenant.schema, "role": tenant.role})
+
+
+class ScopedSession(Session):
+    """A session whose every transaction is scoped to ``info["tenant"]`` when set."""
+
+
+@event.listens_for(ScopedSession, "after_begin")
+def _scope_transaction(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    tenant = session.info.get("tenant")
+    if tenant is not None:
+        scope_connection(connection, tenant)
+
+
+def session_factory(engine: Engine) -> sessionmaker[ScopedSession]:
+    return sessionmaker(engine, class_=ScopedSession, expire_on_commit=False)
+
+
+def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, sync_session_class=ScopedSession, expire_on_commit=False)

@@ -1,0 +1,28 @@
+"""Dependency providers shared by controllers (and, later, jobs and CLI commands)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bippop.tenants.resolution import Site
+
+
+def provide_site(request: Request) -> Site:
+    site: Site = request.state.site
+    return site
+
+
+async def provide_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session scoped to the request's tenant (or to nothing on platform hosts)."""
+    site: Site | None = request.state.get("site")
+    factory = request.app.state.session_factory
+    async with factory(info={"tenant": site.tenant if site else None}) as session:
+        try:
+            yield session
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            raise

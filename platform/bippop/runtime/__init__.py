@@ -1,0 +1,1 @@
+"""Embedded services, process-wide resources, and the supervisor behind `bippop run`."""

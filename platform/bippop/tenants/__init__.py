@@ -1,0 +1,1 @@
+"""The tenancy core: registry, host resolution, tenant context, provisioning, migrator, job middleware."""

@@ -1,0 +1,73 @@
+"""The dramatiq middleware that carries the tenant in every message.
+
+At enqueue the current tenant's id is stamped on the message; in the worker the
+tenant is loaded again from ``platform`` (never trusted beyond its id) and set
+as the current tenant for the actor. A message without a tenant runs in
+platform scope only. A suspended or deleted tenant's messages are skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware, SkipMessage
+
+from bippop.tenants.context import TenantRef, _current, current_tenant
+
+log = structlog.get_logger(__name__)
+
+TENANT_OPTION = "bippop_tenant_id"
+
+
+class TenantMiddleware(Middleware):
+    Loader = Callable[[uuid.UUID], TenantRef | None]
+
+    def __init__(self, loader: Loader | None = None) -> None:
+        self.loader = loader
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"platform_scope"}
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int) -> None:
+        tenant = current_tenant()
+        if tenant is not None and TENANT_OPTION not in message.options:
+            message.options[TENANT_OPTION] = str(tenant.id)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        raw = message.options.get(TENANT_OPTION)
+        _current.set(None)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(job=message.actor_name, message_id=message.message_id)
+        if raw is None:
+            return
+        loader = self.loader or _default_loader()
+        tenant = loader(uuid.UUID(raw))
+        if tenant is None or tenant.status != "active":
+            log.warning("job_skipped_inactive_tenant", tenant_id=raw)
+            raise SkipMessage()
+        structlog.contextvars.bind_contextvars(tenant=tenant.slug)
+        _current.set(tenant)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any],
+        *,
+        result: Any = None,
+        exception: Any = None,
+    ) -> None:
+        _current.set(None)
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message
+
+
+def _default_loader() -> TenantMiddleware.Loader:
+    from bippop.runtime.resources import platform_resources
+
+    return platform_resources().load_tenant

@@ -1,0 +1,42 @@
+"""Jobs of the tenancy core: provisioning, and the sweeper that resumes lost provisioning."""
+
+from __future__ import annotations
+
+import uuid
+
+import dramatiq
+
+import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
+
+
+@dramatiq.actor(queue_name="platform", max_retries=5, time_limit=15 * 60 * 1000)
+def provision_tenant(tenant_id: str) -> None:
+    """Provision one tenant (role, schema, migrations, defaults); retried until it completes."""
+    from bippop.runtime.resources import platform_resources
+    from bippop.tenants.provisioning import provision
+
+    resources = platform_resources()
+    provision(
+        resources.engine,
+        uuid.UUID(tenant_id),
+        base_domain=resources.settings.base_domain,
+        host_cache=resources.host_cache,
+    )
+
+
+@dramatiq.actor(queue_name="platform", max_retries=0)
+def resume_stalled_provisioning() -> None:
+    """Periodic: re-enqueue tenants left pending (their job was lost) for more than two minutes."""
+    from sqlalchemy import text
+
+    from bippop.runtime.resources import platform_resources
+
+    with platform_resources().engine.connect() as connection:
+        ids = connection.execute(
+            text(
+                "select id from platform.tenants where status in ('pending', 'provisioning') "
+                "and updated_at < now() - interval '2 minutes'"
+            )
+        ).scalars()
+        for tenant_id in ids:
+            provision_tenant.send(str(tenant_id))

@@ -1,0 +1,66 @@
+"""Platform tables of the tenancy core: tenants and their custom domains."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bippop.db.base import PLATFORM_SCHEMA, PlatformRecord
+from bippop.tenants.context import TenantRef
+
+KINDS = ("commune", "epci", "departement")
+KIND_LABELS = {"commune": "Commune", "epci": "Intercommunalité (EPCI)", "departement": "Département"}
+STATUSES = ("pending", "provisioning", "active", "failed", "suspended")
+
+
+class Tenant(PlatformRecord):
+    __tablename__ = "tenants"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    official_code: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    schema_name: Mapped[str] = mapped_column(String(63), unique=True)
+    db_role: Mapped[str] = mapped_column(String(63), unique=True)
+    revision: Mapped[str | None] = mapped_column(String(32), default=None)
+    theme: Mapped[str] = mapped_column(String(40), default="base")
+    branding: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    provisioned_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+    suspended_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+
+    domains: Mapped[list[Domain]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def ref(self) -> TenantRef:
+        return TenantRef(
+            id=self.id,
+            slug=self.slug,
+            name=self.name,
+            kind=self.kind,
+            schema=self.schema_name,
+            role=self.db_role,
+            status=self.status,
+            theme=self.theme,
+            branding=dict(self.branding or {}),
+        )
+
+
+class Domain(PlatformRecord):
+    __tablename__ = "domains"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE")
+    )
+    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="domains")

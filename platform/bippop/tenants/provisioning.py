@@ -1,0 +1,163 @@
+"""Provisioning a tenant: role, schema, migrations, defaults. Idempotent and resumable.
+
+``pending → provisioning → active``; any failure records ``failed`` with the
+error, and running it again completes what is missing. Each step checks what
+exists before acting, and a session-level advisory lock keeps two runs for the
+same tenant from interleaving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Callable
+
+import structlog
+from sqlalchemy import Connection, Engine, text
+
+from bippop.db.engine import session_factory
+from bippop.tenants.cache import HostCache
+from bippop.tenants.migrator import _describe, migrate_schema
+from bippop.tenants.models import Tenant
+from bippop.tenants.naming import quoted
+from bippop.tenants.services import TenantService
+
+log = structlog.get_logger(__name__)
+
+PROVISION_LOCK = 0x6270  # "bp": first half of the advisory lock key
+
+DEFAULT_SETTINGS: dict[str, object] = {
+    "default_locale": "fr",
+    "timezone": "Europe/Paris",
+}
+
+# Steps, in order; tests hook `after_step` to simulate a crash between two of them.
+STEPS = ("role", "schema", "migrations", "defaults")
+
+
+class ProvisioningFailed(RuntimeError):
+    pass
+
+
+def provision(
+    engine: Engine,
+    tenant_id: uuid.UUID,
+    *,
+    base_domain: str = "",
+    host_cache: HostCache | None = None,
+    after_step: Callable[[str], None] | None = None,
+) -> str:
+    """Provision one tenant; returns its final status. Safe to run again at any point."""
+    with engine.connect() as lock_connection:
+        lock_connection.execute(
+            text("select pg_advisory_lock(:a, hashtext(:b))"), {"a": PROVISION_LOCK, "b": str(tenant_id)}
+        )
+        try:
+            return _provision_locked(
+                engine, tenant_id, after_step, TenantServiceArgs(base_domain, host_cache)
+            )
+        finally:
+            lock_connection.execute(
+                text("select pg_advisory_unlock(:a, hashtext(:b))"),
+                {"a": PROVISION_LOCK, "b": str(tenant_id)},
+            )
+            lock_connection.commit()
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantServiceArgs:
+    base_domain: str
+    host_cache: HostCache | None
+
+
+def _provision_locked(
+    engine: Engine, tenant_id: uuid.UUID, after_step: Callable[[str], None] | None, args: TenantServiceArgs
+) -> str:
+    Session = session_factory(engine)
+    with Session.begin() as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise ProvisioningFailed(f"no tenant {tenant_id}")
+        if tenant.status in ("active", "suspended"):
+            return tenant.status
+        tenant.status = "provisioning"
+        schema, role, slug = tenant.schema_name, tenant.db_role, tenant.slug
+    log.info("tenant_provisioning", tenant=slug)
+    try:
+        steps: dict[str, Callable[[Connection], None]] = {
+            "role": lambda c: _ensure_role(c, role),
+            "schema": lambda c: _ensure_schema(c, schema, role),
+            "migrations": lambda c: _migrate(c, tenant_id, schema),
+            "defaults": lambda c: _ensure_defaults(c, schema, role),
+        }
+        for name in STEPS:
+            with engine.begin() as connection:
+                steps[name](connection)
+            if after_step:
+                after_step(name)
+    except Exception as exc:
+        message = _describe(exc)
+        with Session.begin() as session:
+            failed = session.get(Tenant, tenant_id)
+            if failed is not None:
+                failed.status = "failed"
+                failed.last_error = message
+        log.error("tenant_provisioning_failed", tenant=slug, error=message)
+        raise
+    with Session.begin() as session:
+        done = session.get(Tenant, tenant_id)
+        assert done is not None
+        done.last_error = None
+        done.provisioned_at = datetime.datetime.now(datetime.UTC)
+        # Through the registry, so that a "being prepared" page cached for its hosts is dropped.
+        TenantService(session, base_domain=args.base_domain, host_cache=args.host_cache).set_status(
+            done, "active"
+        )
+    log.info("tenant_provisioned", tenant=slug)
+    return "active"
+
+
+def _ensure_role(connection: Connection, role: str) -> None:
+    exists = connection.execute(text("select 1 from pg_roles where rolname = :r"), {"r": role}).scalar()
+    if not exists:
+        connection.execute(text(f"create role {quoted(role)} nologin noinherit"))
+    # The login role may switch to the tenant role (SET LOCAL ROLE) but does not inherit its rights.
+    member = connection.execute(text("select pg_has_role(current_user, :r, 'MEMBER')"), {"r": role}).scalar()
+    if not member:
+        connection.execute(text(f"grant {quoted(role)} to current_user"))
+
+
+def _ensure_schema(connection: Connection, schema: str, role: str) -> None:
+    s, r = quoted(schema), quoted(role)
+    connection.execute(text(f"create schema if not exists {s}"))
+    connection.execute(text(f"revoke all on schema {s} from public"))
+    connection.execute(text(f"grant usage on schema {s} to {r}"))
+    connection.execute(
+        text(f"alter default privileges in schema {s} grant select, insert, update, delete on tables to {r}")
+    )
+    connection.execute(
+        text(f"alter default privileges in schema {s} grant usage, select on sequences to {r}")
+    )
+    # Tables made before a crash, before the default privileges existed, get the same rights.
+    connection.execute(text(f"grant select, insert, update, delete on all tables in schema {s} to {r}"))
+    connection.execute(text(f"grant usage, select on all sequences in schema {s} to {r}"))
+
+
+def _migrate(connection: Connection, tenant_id: uuid.UUID, schema: str) -> None:
+    migrate_schema(connection, tenant_id, schema)
+
+
+def _ensure_defaults(connection: Connection, schema: str, role: str) -> None:
+    connection.execute(
+        text("select set_config('search_path', :s, true), set_config('role', :r, true)"),
+        {"s": schema, "r": role},
+    )
+    for key, value in DEFAULT_SETTINGS.items():
+        connection.execute(
+            text(
+                "insert into settings (key, value, updated_at) values (:k, to_jsonb(cast(:v as text)), now()) "
+                "on conflict (key) do nothing"
+            ),
+            {"k": key, "v": value},
+        )

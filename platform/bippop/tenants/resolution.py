@@ -1,0 +1,131 @@
+"""Host resolution: ``Host`` header → site (public, co-op console, or a tenant).
+
+- ``<base>`` and ``www.<base>``: the public site and onboarding wizard;
+- ``coop.<base>``: the co-operative's console;
+- ``<slug>.<base>``: a tenant by slug; any other host: a tenant's custom domain.
+
+An unknown host gets a plain 404 that names no tenant. Each route declares the
+sites it serves in ``opt["sites"]`` (default: tenant only); a route asked for on
+another kind of site is a 404 too, so tenant pages never answer on the co-op host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bippop.tenants.cache import AsyncHostCache
+from bippop.tenants.context import TenantRef, tenant_scope
+from bippop.tenants.models import Domain, Tenant
+from bippop.tenants.naming import SLUG_PATTERN, InvalidName, normalise_hostname
+
+log = structlog.get_logger(__name__)
+
+SiteKind = Literal["public", "coop", "tenant"]
+ANY_SITE = "any"
+DEFAULT_SITES: tuple[SiteKind, ...] = ("tenant",)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Site:
+    kind: SiteKind
+    tenant: TenantRef | None = None
+
+
+class HostResolver:
+    def __init__(self, base_domain: str, engine: AsyncEngine, cache: AsyncHostCache) -> None:
+        self.base_domain = base_domain
+        self.engine = engine
+        self.cache = cache
+
+    async def resolve(self, hostname: str) -> Site | None:
+        base = self.base_domain
+        if hostname in (base, f"www.{base}"):
+            return Site("public")
+        if hostname == f"coop.{base}":
+            return Site("coop")
+        found, tenant = await self.cache.get(hostname)
+        if not found:
+            tenant = await self._lookup(hostname)
+            await self.cache.put(hostname, tenant)
+        return Site("tenant", tenant) if tenant is not None else None
+
+    async def _lookup(self, hostname: str) -> TenantRef | None:
+        suffix = "." + self.base_domain
+        async with AsyncSession(self.engine) as session:
+            if hostname.endswith(suffix):
+                slug = hostname[: -len(suffix)]
+                if not SLUG_PATTERN.fullmatch(slug):
+                    return None
+                tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+            else:
+                tenant = await session.scalar(
+                    select(Tenant)
+                    .join(Domain, Domain.tenant_id == Tenant.id)
+                    .where(Domain.hostname == hostname)
+                )
+            return tenant.ref() if tenant is not None else None
+
+
+def _host_header(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return value.decode("latin-1")
+    server = scope.get("server")
+    return server[0] if server else ""
+
+
+async def plain_response(send: Send, status: int, body: str) -> None:
+    payload = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class HostResolutionMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        sites = scope["route_handler"].opt.get("sites", DEFAULT_SITES)
+        if sites == ANY_SITE:
+            await next_app(scope, receive, send)
+            return
+        try:
+            hostname = normalise_hostname(_host_header(scope))
+        except InvalidName:
+            await plain_response(send, 400, "Bad Request: invalid Host header")
+            return
+        resolver: HostResolver = scope["litestar_app"].state.resolver
+        site = await resolver.resolve(hostname)
+        if site is None or site.kind not in sites:
+            await plain_response(send, 404, "Not Found")
+            return
+        scope["state"]["site"] = site
+        structlog.contextvars.bind_contextvars(tenant=site.tenant.slug if site.tenant else site.kind)
+        if (
+            site.tenant is not None
+            and not site.tenant.is_active
+            and not scope["route_handler"].opt.get("inactive_ok")
+        ):
+            from bippop.web.pages import render_unavailable
+
+            await render_unavailable(scope, receive, send, site.tenant)
+            return
+        with tenant_scope(site.tenant):
+            await next_app(scope, receive, send)

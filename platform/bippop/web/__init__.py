@@ -1,0 +1,1 @@
+"""Template engines per theme, i18n, htmx helpers and the first pages."""

@@ -1,0 +1,133 @@
+"""The first pages: the tenant home page, its contact fragment, the public site and the co-op console's door.
+
+A page asked for by htmx (``HX-Request``) gets only its fragment; any other
+request gets the full page, so every link works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import Cookie
+from litestar.response import Redirect
+from litestar.types import Receive, Scope, Send
+from litestar_htmx import HTMXRequest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bippop import __version__
+from bippop.accounts.models import Person, Setting
+from bippop.tenants.context import TenantRef
+from bippop.tenants.models import KIND_LABELS
+from bippop.tenants.resolution import Site
+from bippop.web import i18n
+from bippop.web.branding import css_variables
+from bippop.web.templates import ThemeEngines
+
+ALL_SITES = ("public", "coop", "tenant")
+
+
+def page_context(request: Request, site: Site | None, **extra: Any) -> dict[str, Any]:
+    tenant = site.tenant if site else None
+    theme = tenant.theme if tenant else "base"
+    return {
+        "site": site,
+        "tenant": tenant,
+        "branding": tenant.branding if tenant else {},
+        "kind_label": KIND_LABELS.get(tenant.kind, "") if tenant else "",
+        "css_variables": css_variables(tenant.branding if tenant else {}),
+        "static": lambda path: f"/static/{theme}/{path}",
+        "locale": i18n.current_locale.get(),
+        "locale_names": i18n.LOCALE_NAMES,
+        "current_path": request.url.path,
+        "version": __version__,
+        "base_domain": request.app.state.settings.base_domain,
+        **extra,
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    default_locale: str = i18n.DEFAULT_LOCALE,
+) -> Response[str]:
+    """Render with the tenant's theme, in the chosen language; htmx gets ``fragment`` alone."""
+    chosen = request.query_params.get("lang")
+    locale = i18n.pick_locale(chosen, request.cookies.get(i18n.LOCALE_COOKIE), default_locale)
+    i18n.current_locale.set(locale)
+    engines: ThemeEngines = request.app.state.templates
+    site: Site | None = request.state.get("site")
+    theme = site.tenant.theme if site and site.tenant else "base"
+    htmx = (
+        isinstance(request, HTMXRequest) and bool(request.htmx) and not request.htmx.history_restore_request
+    )
+    context = page_context(request, site, **context)
+    html = engines.render(theme, template, context, block=fragment if htmx else None)
+    cookies = []
+    if chosen in i18n.LOCALES:
+        cookies.append(Cookie(key=i18n.LOCALE_COOKIE, value=locale, max_age=365 * 24 * 3600, samesite="lax"))
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        status_code=status_code,
+        cookies=cookies,
+        headers={"Vary": "HX-Request, Cookie"},
+    )
+
+
+async def render_unavailable(scope: Scope, receive: Receive, send: Send, tenant: TenantRef) -> None:
+    """The calm notice a suspended or not-yet-ready portal shows instead of its pages."""
+    request: Request = Request(scope, receive, send)
+    reason = "suspended" if tenant.status == "suspended" else "preparing"
+    response = render(request, "unavailable.html", {"reason": reason, "tenant": tenant}, status_code=503)
+    response.headers["Retry-After"] = "3600" if reason == "suspended" else "30"
+    await response.to_asgi_response(request=request)(scope, receive, send)
+
+
+async def tenant_default_locale(session: AsyncSession) -> str:
+    value = await session.scalar(select(Setting.value).where(Setting.key == "default_locale"))
+    return value if value in i18n.LOCALES else i18n.DEFAULT_LOCALE
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this same host; anything else (//evil, https://…) goes home."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+class PagesController(Controller):
+    @get("/", opt={"sites": ALL_SITES}, name="home")
+    async def home(self, request: HTMXRequest, site: Site, db_session: AsyncSession) -> Response[str]:
+        if site.kind == "public":
+            return render(request, "public_home.html", {})
+        if site.kind == "coop":
+            return render(request, "coop_home.html", {})
+        volunteers = await db_session.scalar(
+            select(func.count()).select_from(Person).where(Person.roles.any("volunteer"))
+        )
+        locale = await tenant_default_locale(db_session)
+        return render(request, "home.html", {"volunteers": volunteers or 0}, default_locale=locale)
+
+    @get("/contact", name="contact")
+    async def contact(self, request: HTMXRequest, db_session: AsyncSession) -> Response[str]:
+        locale = await tenant_default_locale(db_session)
+        return render(request, "contact.html", {}, fragment="contact", default_locale=locale)
+
+    @get("/langue", opt={"sites": ALL_SITES}, name="language")
+    async def language(self, request: Request, lang: str = "fr", next_url: str | None = None) -> Redirect:
+        """Switch language without JavaScript; the choice is remembered in a cookie."""
+        target = _safe_next(next_url)
+        response = Redirect(target, status_code=303)
+        if lang in i18n.LOCALES:
+            response.set_cookie(i18n.LOCALE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+        return response
