@@ -14,7 +14,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
 from litestar_htmx import HTMXRequest
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import __version__
@@ -87,7 +87,7 @@ async def render_unavailable(scope: Scope, receive: Receive, send: Send, tenant:
     reason = "suspended" if tenant.status == "suspended" else "preparing"
     response = render(request, "unavailable.html", {"reason": reason, "tenant": tenant}, status_code=503)
     response.headers["Retry-After"] = "3600" if reason == "suspended" else "30"
-    await response.to_asgi_response(request=request)(scope, receive, send)
+    await response.to_asgi_response(request.app, request)(scope, receive, send)
 
 
 async def tenant_default_locale(session: AsyncSession) -> str:
@@ -113,7 +113,7 @@ class PagesController(Controller):
         if site.kind == "coop":
             return render(request, "coop_home.html", {})
         volunteers = await db_session.scalar(
-            select(func.count()).select_from(Person).where(Person.roles.any("volunteer"))
+            select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
         )
         locale = await tenant_default_locale(db_session)
         return render(request, "home.html", {"volunteers": volunteers or 0}, default_locale=locale)

