@@ -10,7 +10,7 @@ import uuid
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import AuditColumns
-from sqlalchemy.orm import DeclarativeBase, Mapped, declarative_mixin, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PLATFORM_SCHEMA = "platform"
 
@@ -32,7 +32,6 @@ class TenantBase(DeclarativeBase):
     metadata = tenant_registry.metadata
 
 
-@declarative_mixin
 class UUIDKey:
     """A UUID primary key (advanced-alchemy's mixin would add a sentinel column to every table)."""
 

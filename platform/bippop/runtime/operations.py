@@ -39,7 +39,7 @@ def migrate_platform(settings: Settings) -> None:
     engine = resources_for(settings).engine
     with engine.begin() as connection:
         # One migrator at a time for the platform chain.
-        connection.execute(text("select pg_advisory_xact_lock(0x6270, 1)"))
+        connection.execute(text("select pg_advisory_xact_lock(25200, 1)"))
         chains.upgrade_platform(connection)
 
 

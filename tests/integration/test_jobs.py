@@ -1,0 +1,112 @@
+"""The tenant travels with each job message and is restored in a real dramatiq worker."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from dramatiq import Worker
+from sqlalchemy import select, text
+
+from bippop.accounts.models import Setting
+from bippop.broker import build_broker, configure_broker
+from bippop.config import Settings
+from bippop.runtime.operations import change_status, create_tenant, resources_for, show_tenant
+from bippop.tenants import jobs as tenant_jobs
+from bippop.tenants.context import TenantRef, current_tenant, tenant_scope
+
+SEEN: list[str | None] = []
+
+
+@dramatiq.actor(queue_name="test-tenancy", max_retries=0)
+def record_tenant(marker: str) -> None:
+    """Writes what it sees into the current tenant's own schema (or notes platform scope)."""
+    tenant = current_tenant()
+    SEEN.append(tenant.slug if tenant else None)
+    if tenant is None:
+        return
+    from bippop.runtime.resources import platform_resources
+
+    Session = platform_resources().sessions()
+    with Session(info={"tenant": tenant}) as session, session.begin():
+        session.merge(Setting(key=f"job-{marker}", value=tenant.slug))
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[dramatiq.Broker]:
+    broker = configure_broker(build_broker(settings))
+    broker.flush_all()
+    worker = Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        yield broker
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def _setting(settings: Settings, tenant: TenantRef, key: str) -> object:
+    Session = resources_for(settings).sessions()
+    with Session(info={"tenant": tenant}) as session:
+        return session.scalar(select(Setting.value).where(Setting.key == key))
+
+
+def test_tenant_context_is_restored_in_the_worker(
+    worker: dramatiq.Broker, settings: Settings, tenant: TenantRef, other_tenant: TenantRef
+) -> None:
+    SEEN.clear()
+    marker = uuid.uuid4().hex[:8]
+    with tenant_scope(tenant):
+        record_tenant.send(marker + "a")
+    with tenant_scope(other_tenant):
+        record_tenant.send(marker + "b")
+    record_tenant.send(marker + "p")
+    worker.join("test-tenancy", timeout=30_000)
+    assert sorted(SEEN, key=str) == sorted(["alpha", "beta", None], key=str)
+    assert _setting(settings, tenant, f"job-{marker}a") == "alpha"
+    assert _setting(settings, other_tenant, f"job-{marker}a") is None
+    assert _setting(settings, other_tenant, f"job-{marker}b") == "beta"
+    assert _setting(settings, tenant, f"job-{marker}b") is None
+
+
+def test_message_carries_only_the_tenant_id(settings: Settings, tenant: TenantRef) -> None:
+    from dramatiq.brokers.stub import StubBroker
+
+    from bippop.tenants.job_middleware import TENANT_OPTION, TenantMiddleware
+
+    stub = StubBroker(middleware=[TenantMiddleware(lambda _id: None)])
+    actor = dramatiq.actor(lambda: None, actor_name="probe", broker=stub)
+    with tenant_scope(tenant):
+        message = actor.send()
+    assert message.options[TENANT_OPTION] == str(tenant.id)
+    assert "alpha" not in repr(message.asdict())
+
+
+def test_jobs_of_a_suspended_tenant_are_skipped(
+    worker: dramatiq.Broker, settings: Settings, other_tenant: TenantRef
+) -> None:
+    SEEN.clear()
+    change_status(settings, "beta", "suspend")
+    try:
+        with tenant_scope(other_tenant):
+            record_tenant.send("suspended")
+        worker.join("test-tenancy", timeout=30_000)
+    finally:
+        change_status(settings, "beta", "reactivate")
+    assert SEEN == []
+    assert _setting(settings, other_tenant, "job-suspended") is None
+
+
+def test_provisioning_runs_as_a_job(worker: dramatiq.Broker, settings: Settings) -> None:
+    tenant = create_tenant(settings, "par-job", "Par Job", "commune", "02002", background=True)
+    assert tenant.status == "pending"
+    worker.join(tenant_jobs.provision_tenant.queue_name, timeout=60_000)
+    deadline = time.monotonic() + 30
+    while show_tenant(settings, "par-job")["état"] != "active" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert show_tenant(settings, "par-job")["état"] == "active"
+    with resources_for(settings).engine.connect() as connection:
+        assert connection.execute(text("select to_regclass('t_par_job.people')")).scalar() is not None
