@@ -1,0 +1,314 @@
+"""Tenancy benchmarks: what creating a tenant and a no-op `bippop migrate` cost, measured.
+
+Run with ``make bench``. Each test prints a table and records its figures in
+``tests/benchmarks/results/tenancy.json`` (git-ignored). The assertions are loose
+sanity bounds; the figures are the point. Every figure comes with a baseline
+measured in the same run, on the same server, so the ratios survive a slow or
+busy machine better than the absolute numbers do.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import math
+import os
+import platform
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+
+from bippop.config import Settings
+from bippop.db import chains
+from bippop.runtime.operations import create_tenant, migrate_everything
+from bippop.runtime.resources import PlatformResources
+from bippop.tenants.migrator import migrate_all
+from bippop.tenants.provisioning import provision
+from bippop.tenants.services import TenantService
+
+RESULTS = Path(__file__).parent / "results" / "tenancy.json"
+
+COLD_RUNS = 20
+FLEET_SIZE = 200
+MIGRATE_RUNS = 5
+ROUND_TRIPS = 50
+CONCURRENCY = 4
+
+
+# Helpers ----------------------------------------------------------------------------
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _p95(samples: Sequence[float]) -> float:
+    """Nearest-rank 95th percentile (for 20 samples: the 19th smallest)."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def _summary(samples: Sequence[float]) -> dict[str, Any]:
+    return {
+        "runs": len(samples),
+        "min_s": min(samples),
+        "median_s": statistics.median(samples),
+        "p95_s": _p95(samples),
+        "max_s": max(samples),
+        "samples_s": list(samples),
+    }
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.2f} ms"
+
+
+def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    line = "+".join("-" * (w + 2) for w in widths)
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "|".join(f" {str(c).rjust(w) if i else str(c).ljust(w)} " for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    print()
+    print(f"== {title} ==")
+    print(fmt(header))
+    print(line)
+    for row in rows:
+        print(fmt(row))
+    for note in notes:
+        print(f"   {note}")
+    print()
+
+
+def _environment(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        server = connection.execute(text("show server_version")).scalar()
+    return {
+        "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "postgresql": server,
+        "database": "external" if os.environ.get("BIPPOP_TEST_DATABASE_URL") else "embedded (pgserver)",
+    }
+
+
+def _record(key: str, figures: dict[str, Any], engine: Engine) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(RESULTS.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        data = {}
+    data[key] = {"environment": _environment(engine), **figures}
+    RESULTS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _tenant_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("select count(*) from platform.tenants")).scalar_one())
+
+
+# 1. Provisioning one tenant -----------------------------------------------------------
+
+
+@pytest.mark.benchmark
+def test_cold_provisioning_against_plain_sql(settings: Settings, resources: PlatformResources) -> None:
+    engine = resources.engine
+    # Rendering the tenant chain to SQL happens once per process; measured apart, then shared.
+    render_seconds = _timed(lambda: chains.tenant_upgrade_sql(None))
+    sql = chains.tenant_upgrade_sql(None)
+    run = uuid.uuid4().hex[:6]
+    plain_schemas: list[str] = []
+
+    def provision_one(i: int) -> None:
+        tenant = create_tenant(settings, f"cold-{run}-{i:02d}", f"Froide {i}", "commune", "60159")
+        assert tenant.status == "active", tenant.last_error
+
+    def plain_one(i: int) -> None:
+        schema = f"bench_plain_{run}_{i:02d}"
+        plain_schemas.append(schema)
+        with engine.begin() as connection:
+            connection.execute(text(f'create schema "{schema}"'))
+            connection.execute(text("select set_config('search_path', :s, true)"), {"s": schema})
+            connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+
+    provisioning: list[float] = []
+    plain: list[float] = []
+    try:
+        # Interleaved, so a burst of noise on the machine lands on both series alike.
+        for i in range(COLD_RUNS):
+            provisioning.append(_timed(functools.partial(provision_one, i)))
+            plain.append(_timed(functools.partial(plain_one, i)))
+    finally:
+        with engine.begin() as connection:
+            for schema in plain_schemas:
+                connection.execute(text(f'drop schema if exists "{schema}" cascade'))
+
+    prov, base = _summary(provisioning), _summary(plain)
+    ratio = prov["median_s"] / base["median_s"]
+    _record(
+        "cold_provisioning",
+        {
+            "description": "create_tenant (register + provision: role, schema, full tenant chain, defaults), "
+            "no spare pool, vs. create schema + tenant_upgrade_sql(None) in one transaction",
+            "tenant_sql_render_s": render_seconds,
+            "provision": prov,
+            "plain_sql_baseline": base,
+            "ratio_median_provision_over_plain": ratio,
+        },
+        engine,
+    )
+    _table(
+        f"Cold provisioning, {COLD_RUNS} tenants (interleaved with the plain-SQL baseline)",
+        ["", "min", "median", "p95", "max"],
+        [
+            ["register + provision", *(_ms(prov[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))],
+            ["plain SQL (baseline)", *(_ms(base[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))],
+        ],
+        [
+            f"ratio provision / plain SQL (medians): {ratio:.2f}x",
+            f"rendering the tenant chain to SQL (once per process, excluded above): {_ms(render_seconds).strip()}",
+        ],
+    )
+    assert ratio < 10
+
+
+# 2. `bippop migrate` with nothing to do ---------------------------------------------------
+
+
+def _fill_fleet(settings: Settings, resources: PlatformResources, size: int) -> tuple[int, float]:
+    """Register and provision ``bench-NNNN`` tenants until ``size`` exist; returns (created, seconds)."""
+    engine = resources.engine
+    started = time.perf_counter()
+    created = 0
+    number = 0
+    missing = size - _tenant_count(engine)
+    while missing > 0:
+        number += 1
+        slug = f"bench-{number:04d}"
+        with resources.sessions().begin() as session:
+            service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
+            if service.by_slug(slug) is not None:
+                continue
+            tenant_id = service.register(
+                slug=slug, name=f"Banc {number}", kind="commune", official_code="60159"
+            ).id
+        status = provision(engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache)
+        assert status == "active"
+        created += 1
+        missing -= 1
+    return created, time.perf_counter() - started
+
+
+@pytest.mark.benchmark
+def test_noop_migrate_at_200_tenants(settings: Settings, resources: PlatformResources) -> None:
+    engine = resources.engine
+    created, fill_seconds = _fill_fleet(settings, resources, FLEET_SIZE)
+    tenants = _tenant_count(engine)
+    assert tenants >= FLEET_SIZE
+
+    # Baselines: one trivial round trip on an open connection, and with a pool checkout around it.
+    with engine.connect() as connection:
+        connection.execute(text("select 1"))
+        round_trips = [_timed(lambda: connection.execute(text("select 1")).scalar()) for _ in range(ROUND_TRIPS)]
+
+    def checkout_and_select() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("select 1")).scalar()
+
+    checkouts = [_timed(checkout_and_select) for _ in range(ROUND_TRIPS)]
+
+    # How many statements a no-op run sends (the issue's promise: one).
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = migrate_all(engine, concurrency=CONCURRENCY)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert not report.migrated and not report.failed, report
+
+    def noop_migrate_all() -> None:
+        result = migrate_all(engine, concurrency=CONCURRENCY)
+        assert not result.migrated and not result.failed
+
+    def noop_migrate_everything() -> None:
+        result = migrate_everything(settings, concurrency=CONCURRENCY)
+        assert not result.migrated and not result.failed
+
+    migrate_all_times: list[float] = []
+    everything_times: list[float] = []
+    for _ in range(MIGRATE_RUNS):
+        migrate_all_times.append(_timed(noop_migrate_all))
+        everything_times.append(_timed(noop_migrate_everything))
+
+    trip, checkout = _summary(round_trips), _summary(checkouts)
+    only_tenants, everything = _summary(migrate_all_times), _summary(everything_times)
+    ratio_all = only_tenants["median_s"] / trip["median_s"]
+    ratio_everything = everything["median_s"] / trip["median_s"]
+    _record(
+        "noop_migrate",
+        {
+            "description": f"migrate_all / migrate_everything with every tenant at head, {tenants} tenants, "
+            f"concurrency={CONCURRENCY}",
+            "tenants": tenants,
+            "tenants_created_for_the_run": created,
+            "fleet_fill_s": fill_seconds,
+            "statements_per_noop_migrate_all": len(statements),
+            "select_1_round_trip": trip,
+            "checkout_plus_select_1": checkout,
+            "migrate_all": only_tenants,
+            "migrate_everything": everything,
+            "ratio_median_migrate_all_over_select_1": ratio_all,
+            "ratio_median_migrate_everything_over_select_1": ratio_everything,
+        },
+        engine,
+    )
+    rows = [
+        ["select 1 (open connection)", str(ROUND_TRIPS), _ms(trip["median_s"]), _ms(trip["max_s"]), "1.0x"],
+        [
+            "pool checkout + select 1",
+            str(ROUND_TRIPS),
+            _ms(checkout["median_s"]),
+            _ms(checkout["max_s"]),
+            f"{checkout['median_s'] / trip['median_s']:.1f}x",
+        ],
+        [
+            "migrate_all (tenants only)",
+            str(MIGRATE_RUNS),
+            _ms(only_tenants["median_s"]),
+            _ms(only_tenants["max_s"]),
+            f"{ratio_all:.1f}x",
+        ],
+        [
+            "migrate_everything (+ platform)",
+            str(MIGRATE_RUNS),
+            _ms(everything["median_s"]),
+            _ms(everything["max_s"]),
+            f"{ratio_everything:.1f}x",
+        ],
+    ]
+    _table(
+        f"`bippop migrate` with nothing to do, {tenants} tenants, concurrency {CONCURRENCY}",
+        ["", "runs", "median", "max", "vs select 1"],
+        rows,
+        [
+            f"statements sent by one no-op migrate_all: {len(statements)}",
+            f"fleet: {created} tenants created for this run in {fill_seconds:.1f} s",
+        ],
+    )
+    assert only_tenants["median_s"] < 1.0
