@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     static_routers = [
         create_static_files_router(
             path=f"/static/{theme}",
-            directories=templates.static_dirs(theme),
+            directories=[str(p) for p in templates.static_dirs(theme)],
             name=f"static-{theme}",
             opt={"sites": "any"},
             include_in_schema=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -118,7 +119,7 @@ def worker(processes: int | None, threads: int | None) -> None:
         "--threads",
         str(threads or settings.worker_threads),
     ]
-    os.execv(sys.executable, args)
+    os.execv(sys.executable, args)  # noqa: S606 (replaces this process with the dramatiq worker)
 
 
 @main.command()
@@ -131,10 +132,8 @@ def scheduler() -> None:
     settings = get_settings()
     configure_logging(settings)
     scheduler = build_scheduler(settings)
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
 
 
 # Migrations --------------------------------------------------------------------------

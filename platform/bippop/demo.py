@@ -18,7 +18,7 @@ from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
 
 DEMO_SLUG = "demo"
-DEMO_PASSWORD = "bippop-demo-2026"
+DEMO_PASSWORD = "bippop-demo-2026"  # noqa: S105 (printed on purpose: demo data only)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,7 @@ def _broker_check(settings: Settings) -> Callable[[Request], Awaitable[None]]:
         try:
             await client.ping()
         finally:
-            await client.aclose()
+            await client.aclose()  # type: ignore[attr-defined]
 
     return check
 

@@ -95,7 +95,7 @@ class RequestLogMiddleware(ASGIMiddleware):
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

@@ -72,12 +72,17 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:9.2f} ms"
 
 
-def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()) -> None:
+def _table(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()
+) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     line = "+".join("-" * (w + 2) for w in widths)
 
     def fmt(cells: Sequence[str]) -> str:
-        return "|".join(f" {str(c).rjust(w) if i else str(c).ljust(w)} " for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "|".join(
+            f" {str(c).rjust(w) if i else str(c).ljust(w)} "
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     print()
     print(f"== {title} ==")
@@ -198,13 +203,17 @@ def _fill_fleet(settings: Settings, resources: PlatformResources, size: int) -> 
         number += 1
         slug = f"bench-{number:04d}"
         with resources.sessions().begin() as session:
-            service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
+            service = TenantService(
+                session, base_domain=settings.base_domain, host_cache=resources.host_cache
+            )
             if service.by_slug(slug) is not None:
                 continue
             tenant_id = service.register(
                 slug=slug, name=f"Banc {number}", kind="commune", official_code="60159"
             ).id
-        status = provision(engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache)
+        status = provision(
+            engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
+        )
         assert status == "active"
         created += 1
         missing -= 1
@@ -221,7 +230,9 @@ def test_noop_migrate_at_200_tenants(settings: Settings, resources: PlatformReso
     # Baselines: one trivial round trip on an open connection, and with a pool checkout around it.
     with engine.connect() as connection:
         connection.execute(text("select 1"))
-        round_trips = [_timed(lambda: connection.execute(text("select 1")).scalar()) for _ in range(ROUND_TRIPS)]
+        round_trips = [
+            _timed(lambda: connection.execute(text("select 1")).scalar()) for _ in range(ROUND_TRIPS)
+        ]
 
     def checkout_and_select() -> None:
         with engine.connect() as connection:

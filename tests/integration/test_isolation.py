@@ -42,7 +42,10 @@ def test_tenant_role_cannot_read_another_schema(
     settings: Settings, tenant: TenantRef, other_tenant: TenantRef, marked: dict[str, str]
 ) -> None:
     engine = make_engine(settings, pool_size=1)
-    with session_factory(engine)(info={"tenant": tenant}) as session, pytest.raises(ProgrammingError) as error:
+    with (
+        session_factory(engine)(info={"tenant": tenant}) as session,
+        pytest.raises(ProgrammingError) as error,
+    ):
         session.execute(text(f"select * from {other_tenant.schema}.people")).all()
     assert "permission denied" in str(error.value)
     with session_factory(engine)(info={"tenant": tenant}) as session, pytest.raises(ProgrammingError):
@@ -60,7 +63,9 @@ def test_thousand_alternations_on_one_pooled_connection_never_leak(
     for i in range(1000):
         ref = tenant if i % 2 == 0 else other_tenant
         with Session(info={"tenant": ref}) as session:
-            names = set(session.scalars(select(Person.display_name).where(Person.display_name.like("marker-%"))))
+            names = set(
+                session.scalars(select(Person.display_name).where(Person.display_name.like("marker-%")))
+            )
         if names != {marked[ref.slug]}:
             leaks += 1
     # After the last transaction the connection is back to the login role and default path.

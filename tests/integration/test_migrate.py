@@ -21,7 +21,9 @@ def three_tenants(settings: Settings) -> list[TenantRef]:
 
 def _force_behind(settings: Settings, slugs: list[str]) -> None:
     with resources_for(settings).engine.begin() as connection:
-        connection.execute(text("update platform.tenants set revision = null where slug = any(:s)"), {"s": slugs})
+        connection.execute(
+            text("update platform.tenants set revision = null where slug = any(:s)"), {"s": slugs}
+        )
 
 
 def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
@@ -39,7 +41,9 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
     assert {slugs[0], slugs[2]} <= set(report.migrated)
     with resources_for(settings).engine.connect() as connection:
         revisions = dict(
-            connection.execute(text("select slug, revision from platform.tenants where slug = any(:s)"), {"s": slugs})
+            connection.execute(
+                text("select slug, revision from platform.tenants where slug = any(:s)"), {"s": slugs}
+            )
             .tuples()
             .all()
         )
@@ -68,7 +72,9 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
 
     # Mended, the next run migrates it and only it.
     with resources_for(settings).engine.begin() as connection:
-        connection.execute(text(f"update {broken.schema}.alembic_version set version_num = :h"), {"h": "t0001"})
+        connection.execute(
+            text(f"update {broken.schema}.alembic_version set version_num = :h"), {"h": "t0001"}
+        )
     report = migrate_everything(settings)
     assert report.ok
     assert report.migrated == [broken.slug]

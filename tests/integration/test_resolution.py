@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from conftest import BASE_DOMAIN, host
 from litestar.testing import AsyncTestClient
 
 from bippop.config import Settings
 from bippop.runtime.operations import change_status, resources_for
 from bippop.tenants.context import TenantRef
 from bippop.tenants.services import TenantService
+from conftest import BASE_DOMAIN, host
 
 
 async def test_subdomain_serves_the_tenant_home_page(client: AsyncTestClient, tenant: TenantRef) -> None:
@@ -81,10 +81,14 @@ async def test_language_is_french_by_default_and_english_on_request(
     # The choice is remembered by the cookie the response set.
     again = await client.get("/", headers=host("alpha"))
     assert '<html lang="en">' in again.text
-    switch = await client.get("/langue?lang=fr&next_url=/contact", headers=host("alpha"), follow_redirects=False)
+    switch = await client.get(
+        "/langue?lang=fr&next_url=/contact", headers=host("alpha"), follow_redirects=False
+    )
     assert switch.status_code == 303
     assert switch.headers["location"] == "/contact"
-    evil = await client.get("/langue?lang=fr&next_url=//evil.example", headers=host("alpha"), follow_redirects=False)
+    evil = await client.get(
+        "/langue?lang=fr&next_url=//evil.example", headers=host("alpha"), follow_redirects=False
+    )
     assert evil.headers["location"] == "/"
 
 
@@ -117,7 +121,11 @@ async def test_suspended_tenant_shows_a_calm_notice_and_keeps_its_data(
         response = await client.get("/", headers=host("beta"))
         assert response.status_code == 503
         assert "Bétaville" in response.text
-        assert "pause" in response.text.lower() or "paused" in response.text.lower() or "suspendu" in response.text
+        assert (
+            "pause" in response.text.lower()
+            or "paused" in response.text.lower()
+            or "suspendu" in response.text
+        )
     finally:
         change_status(settings, "beta", "reactivate")
     assert (await client.get("/", headers=host("beta"))).status_code == 200
@@ -144,7 +152,9 @@ async def test_readiness_checks_every_component(client: AsyncTestClient) -> None
 async def test_readiness_names_the_failing_component_without_secrets(settings: Settings) -> None:
     from bippop.app import create_app
 
-    broken = settings.replace(redis_url="redis://:s3cret-password@127.0.0.1:1/0", broker_url=settings.broker_url)
+    broken = settings.replace(
+        redis_url="redis://:s3cret-password@127.0.0.1:1/0", broker_url=settings.broker_url
+    )
     app = create_app(broken)
     async with AsyncTestClient(app, base_url=f"http://{BASE_DOMAIN}") as test_client:
         response = await test_client.get("/readyz")

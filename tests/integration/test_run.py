@@ -77,7 +77,7 @@ def _stop(process: subprocess.Popen[str]) -> str:
     descendants = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
-    gone, alive = psutil.wait_procs(descendants, timeout=10)
+    _gone, alive = psutil.wait_procs(descendants, timeout=10)
     assert not alive, f"left behind: {alive}"
     return output
 
@@ -128,7 +128,11 @@ def test_database_that_does_not_answer_is_named_without_password(tmp_path: Path)
     env = _clean_env(tmp_path / "var")
     env["BIPPOP_DATABASE_URL"] = f"postgresql://bippop:hunter2-secret@127.0.0.1:{_free_port()}/bippop"
     result = subprocess.run(
-        [sys.executable, "-m", "bippop", "tenants", "list"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bippop", "tenants", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 3
     assert "127.0.0.1" in result.stderr

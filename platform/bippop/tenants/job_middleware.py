@@ -14,6 +14,7 @@ from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
 from bippop.tenants.context import TenantRef, _current, current_tenant
@@ -38,7 +39,7 @@ class TenantMiddleware(Middleware):
         if tenant is not None and TENANT_OPTION not in message.options:
             message.options[TENANT_OPTION] = str(tenant.id)
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         raw = message.options.get(TENANT_OPTION)
         _current.set(None)
         structlog.contextvars.clear_contextvars()
@@ -56,7 +57,7 @@ class TenantMiddleware(Middleware):
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message[Any],
+        message: MessageProxy,
         *,
         result: Any = None,
         exception: Any = None,
@@ -64,7 +65,8 @@ class TenantMiddleware(Middleware):
         _current.set(None)
         structlog.contextvars.clear_contextvars()
 
-    after_skip_message = after_process_message
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.after_process_message(broker, message)
 
 
 def _default_loader() -> TenantMiddleware.Loader:

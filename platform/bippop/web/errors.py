@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
@@ -15,7 +17,7 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def http_error_page(request: Request, exc: HTTPException) -> Response[object]:
+def http_error_page(request: Request, exc: HTTPException) -> Response[Any]:
     if exc.status_code >= 500:
         log.error("http_error", status=exc.status_code, detail=exc.detail)
     if _wants_html(request) and request.state.get("site") is not None:
@@ -28,9 +30,9 @@ def http_error_page(request: Request, exc: HTTPException) -> Response[object]:
     )
 
 
-def unexpected_error_page(request: Request, exc: Exception) -> Response[object]:
+def unexpected_error_page(request: Request, exc: Exception) -> Response[Any]:
     # The request id and tenant are bound in the log context by the middleware.
-    log.exception("unexpected_error", error_type=type(exc).__name__)
+    log.error("unexpected_error", error_type=type(exc).__name__, exc_info=exc)
     if _wants_html(request):
         try:
             return render(request, "error.html", {"status": 500}, status_code=500)

@@ -49,5 +49,5 @@ def pick_locale(query: str | None, cookie: str | None, default: str = DEFAULT_LO
     """An explicit choice (link, then remembered cookie) wins; otherwise the tenant's default."""
     for candidate in (query, cookie):
         if candidate in LOCALES:
-            return candidate  # type: ignore[return-value]
+            return str(candidate)
     return default if default in LOCALES else DEFAULT_LOCALE
