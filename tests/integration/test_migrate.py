@@ -40,13 +40,10 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
     assert "bogus1" in report.failed[broken.slug]
     assert {slugs[0], slugs[2]} <= set(report.migrated)
     with resources_for(settings).engine.connect() as connection:
-        revisions = dict(
-            connection.execute(
-                text("select slug, revision from platform.tenants where slug = any(:s)"), {"s": slugs}
-            )
-            .tuples()
-            .all()
+        rows = connection.execute(
+            text("select slug, revision from platform.tenants where slug = any(:s)"), {"s": slugs}
         )
+        revisions = {slug: revision for slug, revision in rows}
     assert revisions == {slugs[0]: chains.head("tenant"), broken.slug: None, slugs[2]: chains.head("tenant")}
 
     # The CLI says the same and exits non-zero.

@@ -13,7 +13,7 @@ from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemySyncRepository
 from advanced_alchemy.service import SQLAlchemySyncRepositoryService
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bippop.tenants import naming
@@ -60,10 +60,6 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
 
     def all(self) -> Sequence[Tenant]:
         return self.repository.session.scalars(select(Tenant).order_by(Tenant.slug)).all()
-
-    def count_by_status(self) -> dict[str, int]:
-        rows = self.repository.session.execute(select(Tenant.status, func.count()).group_by(Tenant.status))
-        return {status: count for status, count in rows.tuples()}
 
     def hosts_of(self, tenant: Tenant) -> list[str]:
         return [f"{tenant.slug}.{self.base_domain}", *(d.hostname for d in tenant.domains)]
