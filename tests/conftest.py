@@ -23,8 +23,7 @@ from bippop.config import Settings
 from bippop.db.engine import sqlalchemy_url
 from bippop.runtime.resources import PlatformResources, use_resources
 from bippop.tenants.context import TenantRef
-
-BASE_DOMAIN = "bippop.test"
+from support import BASE_DOMAIN, make_tenant
 
 
 def _admin_url(url: str) -> str:
@@ -114,13 +113,6 @@ def resources(settings: Settings) -> PlatformResources:
     return resources_for(settings)
 
 
-def make_tenant(settings: Settings, slug: str, name: str, **kwargs: object) -> TenantRef:
-    from bippop.runtime.operations import create_tenant
-
-    tenant = create_tenant(settings, slug, name, "commune", kwargs.pop("code", "60159"), **kwargs)  # type: ignore[arg-type]
-    return tenant.ref()
-
-
 @pytest.fixture(scope="session")
 def tenant(settings: Settings) -> TenantRef:
     return make_tenant(
@@ -144,12 +136,6 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type:
     app = create_app(settings)
     async with AsyncTestClient(app, base_url=f"http://{BASE_DOMAIN}") as test_client:
         yield test_client
-
-
-def host(slug_or_domain: str) -> dict[str, str]:
-    """Headers for a request on a tenant's subdomain (a slug) or on a full host name."""
-    name = slug_or_domain if "." in slug_or_domain else f"{slug_or_domain}.{BASE_DOMAIN}"
-    return {"Host": name}
 
 
 @pytest.fixture(scope="session")

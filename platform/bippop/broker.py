@@ -47,8 +47,15 @@ def build_broker(
     else:
         from dramatiq.brokers.redis import RedisBroker
 
-        # A worker that dies keeps its unacked messages for this long before another worker requeues them.
-        broker = RedisBroker(url=url, middleware=middleware, heartbeat_timeout=30_000, namespace="bippop")
+        # A worker that dies without acking: after the heartbeat timeout, the periodic maintenance of any
+        # other worker (1 % of its commands, instead of dramatiq's 0.1 %) puts its messages back in the queue.
+        broker = RedisBroker(
+            url=url,
+            middleware=middleware,
+            heartbeat_timeout=settings.job_heartbeat_seconds * 1000,
+            maintenance_chance=10_000,
+            namespace="bippop",
+        )
     return broker
 
 

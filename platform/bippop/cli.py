@@ -27,7 +27,7 @@ def friendly_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import OperationalError
 
-        from bippop.tenants.services import TenantError
+        from bippop.tenants.errors import TenantError
 
         try:
             return command(*args, **kwargs)

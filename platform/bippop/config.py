@@ -70,6 +70,7 @@ class Settings:
     seed_demo: bool = True
     worker_processes: int = 1
     worker_threads: int = 4
+    job_heartbeat_seconds: int = 30
     host_cache_seconds: int = 300
 
     @classmethod

@@ -91,7 +91,9 @@ def test_platform_pages(page: Any, live_server: str, subdomain: str) -> None:
     assert_accessible(page)
 
 
-def test_suspended_portal_notice(page: Any, live_server: str, settings: Settings, other_tenant: TenantRef) -> None:
+def test_suspended_portal_notice(
+    page: Any, live_server: str, settings: Settings, other_tenant: TenantRef
+) -> None:
     change_status(settings, other_tenant.slug, "suspend")
     try:
         response = page.goto(f"http://beta.{live_server}/")

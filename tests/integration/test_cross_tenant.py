@@ -17,7 +17,7 @@ from bippop.app import create_app
 from bippop.config import Settings
 from bippop.tenants.context import TenantRef, tenant_cache_key
 from bippop.tenants.resolution import ANY_SITE, DEFAULT_SITES
-from conftest import BASE_DOMAIN, host
+from support import BASE_DOMAIN, host
 
 PARAM = re.compile(r"\{[^}]+\}")
 

@@ -11,7 +11,7 @@ from bippop.db import chains
 from bippop.runtime.operations import migrate_everything, resources_for
 from bippop.tenants.context import TenantRef
 from bippop.tenants.migrator import migrate_all
-from conftest import make_tenant
+from support import make_tenant
 
 
 @pytest.fixture(scope="module")

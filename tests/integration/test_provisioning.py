@@ -10,7 +10,7 @@ from bippop.runtime.operations import create_tenant, resources_for, show_tenant
 from bippop.tenants.models import Tenant
 from bippop.tenants.provisioning import STEPS, provision
 from bippop.tenants.services import TenantError, TenantService
-from conftest import BASE_DOMAIN
+from support import BASE_DOMAIN
 
 
 def _register(settings: Settings, slug: str) -> Tenant:

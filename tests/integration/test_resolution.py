@@ -8,7 +8,7 @@ from bippop.config import Settings
 from bippop.runtime.operations import change_status, resources_for
 from bippop.tenants.context import TenantRef
 from bippop.tenants.services import TenantService
-from conftest import BASE_DOMAIN, host
+from support import BASE_DOMAIN, host
 
 
 async def test_subdomain_serves_the_tenant_home_page(client: AsyncTestClient, tenant: TenantRef) -> None:

@@ -56,7 +56,10 @@ def test_bad_values_are_refused_with_the_variable_named(environ: dict[str, str],
 
 
 def test_described_urls_never_show_a_password() -> None:
-    assert describe_url("postgresql://bippop:s3cret@db.example:5432/bippop") == "postgresql://db.example:5432/bippop"
+    assert (
+        describe_url("postgresql://bippop:s3cret@db.example:5432/bippop")
+        == "postgresql://db.example:5432/bippop"
+    )
     assert "s3cret" not in describe_url("redis://:s3cret@cache:6379/0")
     assert describe_url("postgresql://postgres:@/postgres?host=/tmp/x") == "postgresql:///tmp/x/postgres"
 

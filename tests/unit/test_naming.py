@@ -22,7 +22,9 @@ def test_good_slugs(slug: str) -> None:
     assert schema_for(slug) == "t_" + slug.replace("-", "_")
 
 
-@pytest.mark.parametrize("slug", ["", "ab", "Demo", "1commune", "a--b", "fin-", "é-t-é", "a b", "coop", "www", "x" * 41])
+@pytest.mark.parametrize(
+    "slug", ["", "ab", "Demo", "1commune", "a--b", "fin-", "é-t-é", "a b", "coop", "www", "x" * 41]
+)
 def test_bad_slugs(slug: str) -> None:
     with pytest.raises(InvalidName):
         validate_slug(slug)

@@ -1,9 +1,13 @@
-"""What the CLI does, as plain functions the co-op console and tests can call too."""
+"""What the CLI does, as plain functions the co-op console and tests can call too.
+
+The registry and provisioning are imported inside the functions that need them,
+so that `bippop migrate` does not pay for importing the ORM models' stack.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -20,9 +24,9 @@ from bippop.config import Settings
 from bippop.db import chains
 from bippop.runtime.resources import PlatformResources, platform_resources, use_resources
 from bippop.tenants.migrator import MigrationReport, migrate_all
-from bippop.tenants.models import Tenant
-from bippop.tenants.provisioning import provision
-from bippop.tenants.services import TenantService
+
+if TYPE_CHECKING:
+    from bippop.tenants.models import Tenant
 
 console = Console(stderr=True, highlight=False)
 
@@ -62,13 +66,22 @@ def migrate_everything(
         transient=False,
     )
     task = bar.add_task("tenants", total=None)
-    with bar:
+
+    def start(total: int) -> None:
+        # Nothing behind: no bar at all, just the one-line summary.
+        if total:
+            bar.update(task, total=total)
+            bar.start()
+
+    try:
         report = migrate_all(
             engine,
             concurrency=workers,
-            on_start=lambda total: bar.update(task, total=total),
+            on_start=start,
             on_done=lambda _row, _error: bar.advance(task),
         )
+    finally:
+        bar.stop()
     _print_report(report)
     return report
 
@@ -100,6 +113,10 @@ def create_tenant(
     background: bool = False,
     branding: dict[str, Any] | None = None,
 ) -> Tenant:
+    from bippop.tenants.models import Tenant
+    from bippop.tenants.provisioning import provision
+    from bippop.tenants.services import TenantService
+
     resources = resources_for(settings)
     with resources.sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
@@ -124,12 +141,16 @@ def create_tenant(
 
 
 def list_tenants(settings: Settings) -> list[Tenant]:
+    from bippop.tenants.services import TenantService
+
     resources = resources_for(settings)
     with resources.sessions()() as session:
         return list(TenantService(session, base_domain=settings.base_domain).all())
 
 
 def show_tenant(settings: Settings, slug: str) -> dict[str, Any]:
+    from bippop.tenants.services import TenantService
+
     resources = resources_for(settings)
     with resources.sessions()() as session:
         service = TenantService(session, base_domain=settings.base_domain)
@@ -149,6 +170,8 @@ def show_tenant(settings: Settings, slug: str) -> dict[str, Any]:
 
 
 def change_status(settings: Settings, slug: str, action: str) -> None:
+    from bippop.tenants.services import TenantService
+
     resources = resources_for(settings)
     with resources.sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
@@ -160,6 +183,9 @@ def change_status(settings: Settings, slug: str, action: str) -> None:
 
 
 def reprovision(settings: Settings, slug: str) -> str:
+    from bippop.tenants.provisioning import provision
+    from bippop.tenants.services import TenantService
+
     resources = resources_for(settings)
     with resources.sessions()() as session:
         tenant = TenantService(session, base_domain=settings.base_domain).require(slug)

@@ -1,7 +1,8 @@
 """Process-wide resources for CLI commands, workers and the scheduler (the web app builds its own).
 
 Built once per process, lazily, from settings: one engine (one pool for every
-tenant), one Redis client, the storage backend.
+tenant) and one Redis client. Imports stay light: `bippop migrate` with nothing
+to do must answer well under a second, start-up included.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from bippop.config import Settings, get_settings
 from bippop.db.engine import make_engine, session_factory
 from bippop.tenants.cache import HostCache
 from bippop.tenants.context import TenantRef
-from bippop.tenants.models import Tenant
 
 
 class PlatformResources:
@@ -42,6 +42,8 @@ class PlatformResources:
         return session_factory(self.engine)
 
     def load_tenant(self, tenant_id: uuid.UUID) -> TenantRef | None:
+        from bippop.tenants.models import Tenant
+
         with self.sessions()() as session:
             tenant = session.get(Tenant, tenant_id)
             return tenant.ref() if tenant is not None else None

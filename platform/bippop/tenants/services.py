@@ -18,16 +18,9 @@ from sqlalchemy.orm import Session
 
 from bippop.tenants import naming
 from bippop.tenants.cache import HostCache
+from bippop.tenants.errors import TenantError
 from bippop.tenants.models import KINDS, Domain, Tenant
 from bippop.web.branding import BrandingError, clean_branding
-
-
-class TenantError(ValueError):
-    """A tenant operation refused for a reason a person can fix; ``field`` names the cause."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _now() -> datetime.datetime:
