@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -36,12 +38,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not configured:
         import pgserver
 
-        folder = tmp_path_factory.mktemp("pg")
+        # Not under pytest's basetemp: a later pytest session resets that folder to 0700, and pgserver
+        # (running PostgreSQL as its own user when we are root) must keep traversing the path.
+        folder = Path(tempfile.mkdtemp(prefix="bippop-test-pg-"))
         server = pgserver.get_server(folder / "data", cleanup_mode="delete")
         try:
             yield server.get_uri()
         finally:
             server.cleanup()
+            shutil.rmtree(folder, ignore_errors=True)
         return
     name = f"bippop_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(_admin_url(configured), isolation_level="AUTOCOMMIT")

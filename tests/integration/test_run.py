@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -82,8 +85,15 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_run_serves_the_demo_commune_and_stops_cleanly(tmp_path: Path) -> None:
-    var_dir = tmp_path / "var"
+@pytest.fixture
+def var_dir() -> Iterator[Path]:
+    """Outside pytest's basetemp, which another pytest session may reset to 0700 under pgserver's feet."""
+    folder = Path(tempfile.mkdtemp(prefix="bippop-run-"))
+    yield folder / "var"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_run_serves_the_demo_commune_and_stops_cleanly(var_dir: Path) -> None:
     port = _free_port()
     process = _start(var_dir, port)
     _wait_healthy(process, port)
