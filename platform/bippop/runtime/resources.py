@@ -10,14 +10,18 @@ from __future__ import annotations
 import threading
 import uuid
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from redis import Redis
 from sqlalchemy import Engine
 
 from bippop.config import Settings, get_settings
 from bippop.db.engine import make_engine, session_factory
-from bippop.tenants.cache import HostCache
 from bippop.tenants.context import TenantRef
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from bippop.tenants.cache import HostCache
 
 
 class PlatformResources:
@@ -32,10 +36,14 @@ class PlatformResources:
     def redis(self) -> Redis | None:
         if not self.settings.redis_url:
             return None
+        from redis import Redis
+
         return Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
 
     @cached_property
     def host_cache(self) -> HostCache | None:
+        from bippop.tenants.cache import HostCache
+
         return HostCache(self.redis) if self.redis is not None else None
 
     def sessions(self):  # type: ignore[no-untyped-def]
