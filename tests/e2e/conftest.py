@@ -43,8 +43,10 @@ def live_server(settings: Settings) -> Iterator[str]:
     thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: sync Playwright keeps an event loop running in this thread while it is open,
+    which async tests collected after it could not share."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"Chromium is missing at {CHROMIUM}: .ci/run installs it (apt-get install chromium)")

@@ -113,3 +113,29 @@ def test_reflows_on_a_small_screen_with_large_text(page: Any, live_server: str, 
     if overflow > 0:
         page.screenshot(path=str(Path(tempfile.gettempdir()) / "bippop-reflow.png"), full_page=True)
     assert overflow <= 0, "horizontal scrolling at 320 px with large text (screenshot in the temp folder)"
+
+
+def test_page_not_found_is_calm_and_accessible(page: Any, live_server: str, tenant: TenantRef) -> None:
+    response = page.goto(f"http://alpha.{live_server}/cette-page-n-existe-pas")
+    assert response is not None and response.status == 404
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert (
+        page.get_by_role("link", name="Retour à l’accueil").count() == 1
+        or page.locator("main a").count() >= 1
+    )
+    assert_accessible(page)
+
+
+def test_portal_being_prepared(page: Any, live_server: str, settings: Settings) -> None:
+    from bippop.runtime.operations import resources_for
+    from bippop.tenants.services import TenantService
+
+    resources = resources_for(settings)
+    with resources.sessions().begin() as session:
+        service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
+        if service.by_slug("en-preparation") is None:
+            service.register(slug="en-preparation", name="Préparville", kind="commune", official_code="03003")
+    response = page.goto(f"http://en-preparation.{live_server}/")
+    assert response is not None and response.status == 503
+    assert "Préparville" in page.locator("h1").inner_text()
+    assert_accessible(page)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
 from litestar_htmx import HTMXRequest
@@ -122,6 +123,11 @@ class PagesController(Controller):
     async def contact(self, request: HTMXRequest, db_session: AsyncSession) -> Response[str]:
         locale = await tenant_default_locale(db_session)
         return render(request, "contact.html", {}, fragment="contact", default_locale=locale)
+
+    @get("/{path:path}", opt={"sites": ALL_SITES}, name="not-found", include_in_schema=False)
+    async def not_found(self, path: str) -> None:
+        """Any other path, once the host is resolved: the calm, themed 404 page."""
+        raise NotFoundException()
 
     @get("/langue", opt={"sites": ALL_SITES}, name="language")
     async def language(self, request: Request, lang: str = "fr", next_url: str | None = None) -> Redirect:
