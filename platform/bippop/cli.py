@@ -243,6 +243,20 @@ def tenants_reactivate(slug: str) -> None:
     console.print(f"« {slug} » est de nouveau actif.")
 
 
+@tenants.command("pool")
+@click.option("--refill", is_flag=True, help="Create the missing spares now (a worker does it every minute).")
+@friendly_errors
+def tenants_pool(refill: bool) -> None:
+    """Show the spare schema pool that makes tenant creation instant (BIPPOP_SPARE_POOL_SIZE)."""
+    from bippop.runtime.operations import spare_pool
+
+    settings = get_settings()
+    ready, created = spare_pool(settings, refill=refill)
+    if refill:
+        console.print(f"{created} schéma(s) de réserve créé(s).")
+    console.print(f"{ready} schéma(s) de réserve prêt(s) sur {settings.spare_pool_size} souhaité(s).")
+
+
 @tenants.command("provision")
 @click.argument("slug")
 @friendly_errors

@@ -67,6 +67,7 @@ class Settings:
     log_format: str = "console"
     db_pool_size: int = 10
     migrate_concurrency: int = 4
+    spare_pool_size: int = 5
     seed_demo: bool = True
     worker_processes: int = 1
     worker_threads: int = 4

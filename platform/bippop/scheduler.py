@@ -24,4 +24,12 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         coalesce=True,
         max_instances=1,
     )
+    scheduler.add_job(
+        tenant_jobs.refill_spare_pool.send,
+        "interval",
+        minutes=1,
+        id="refill_spare_pool",
+        coalesce=True,
+        max_instances=1,
+    )
     return scheduler

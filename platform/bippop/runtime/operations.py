@@ -182,6 +182,16 @@ def change_status(settings: Settings, slug: str, action: str) -> None:
             service.reactivate(tenant)
 
 
+def spare_pool(settings: Settings, *, refill: bool = False) -> tuple[int, int]:
+    """(spares ready at head, spares created now)."""
+    from bippop.tenants import pool
+
+    engine = resources_for(settings).engine
+    created = pool.refill(engine, settings.spare_pool_size) if refill else 0
+    with engine.connect() as connection:
+        return pool.spares_at_head(connection), created
+
+
 def reprovision(settings: Settings, slug: str) -> str:
     from bippop.tenants.provisioning import provision
     from bippop.tenants.services import TenantService

@@ -109,6 +109,9 @@ class Supervisor:
             )
             if created:
                 console.print("Commune de démonstration créée : Compiègne (demo).")
+        from bippop.tenants.pool import refill
+
+        refill(resources_for(settings).engine, settings.spare_pool_size)
         resources_for(settings).close()
 
     def _child_env(self, settings: Settings) -> dict[str, str]:

@@ -22,6 +22,17 @@ def provision_tenant(tenant_id: str) -> None:
         base_domain=resources.settings.base_domain,
         host_cache=resources.host_cache,
     )
+    refill_spare_pool.send()
+
+
+@dramatiq.actor(queue_name="platform", max_retries=3)
+def refill_spare_pool() -> None:
+    """Keep BIPPOP_SPARE_POOL_SIZE spare schemas at head (periodic, and after each claim)."""
+    from bippop.runtime.resources import platform_resources
+    from bippop.tenants.pool import refill
+
+    resources = platform_resources()
+    refill(resources.engine, resources.settings.spare_pool_size)
 
 
 @dramatiq.actor(queue_name="platform", max_retries=0)

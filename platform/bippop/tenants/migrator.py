@@ -27,7 +27,10 @@ MIGRATABLE_STATUSES = ("active", "suspended", "failed")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TenantRow:
-    id: uuid.UUID
+    """A schema behind head: a tenant's, or a spare of the pool (``id`` None, ``slug`` = schema)."""
+
+    kind: str
+    id: uuid.UUID | None
     slug: str
     schema: str
     revision: str | None
@@ -49,8 +52,10 @@ def tenants_behind(connection: Connection, head: str) -> list[TenantRow]:
     """The one query a run with nothing to do costs."""
     rows = connection.execute(
         text(
-            "select id, slug, schema_name, revision from platform.tenants "
-            "where revision is distinct from :head and status = any(:statuses) order by slug"
+            "select 'tenant', id, slug, schema_name, revision from platform.tenants "
+            "where revision is distinct from :head and status = any(:statuses) "
+            "union all select 'spare', null, schema_name, schema_name, revision from platform.spare_schemas "
+            "where revision is distinct from :head order by 3"
         ),
         {"head": head, "statuses": list(MIGRATABLE_STATUSES)},
     )
@@ -84,6 +89,26 @@ def migrate_schema(connection: Connection, tenant_id: uuid.UUID, schema: str) ->
     return head
 
 
+def migrate_spare(connection: Connection, schema: str) -> None:
+    """Bring one spare schema to head inside the caller's transaction (a no-op if it was claimed meanwhile)."""
+    head = chains.head("tenant")
+    locked = connection.execute(
+        text("select 1 from platform.spare_schemas where schema_name = :s for update"), {"s": schema}
+    ).scalar()
+    if not locked:
+        return
+    connection.execute(
+        text("select set_config('search_path', :schema, true)"), {"schema": checked_identifier(schema)}
+    )
+    current = schema_revision(connection)
+    if current != head:
+        connection.connection.driver_connection.execute(chains.tenant_upgrade_sql(current))  # type: ignore[union-attr]
+    connection.execute(
+        text("update platform.spare_schemas set revision = :h where schema_name = :s"),
+        {"h": head, "s": schema},
+    )
+
+
 def migrate_all(
     engine: Engine,
     *,
@@ -105,7 +130,10 @@ def migrate_all(
 
     def one(row: TenantRow) -> None:
         with engine.begin() as connection:
-            migrate_schema(connection, row.id, row.schema)
+            if row.id is None:
+                migrate_spare(connection, row.schema)
+            else:
+                migrate_schema(connection, row.id, row.schema)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="migrate") as pool:
         futures = {pool.submit(one, row): row for row in behind}

@@ -18,9 +18,10 @@ from sqlalchemy import Connection, Engine, text
 
 from bippop.db.engine import session_factory
 from bippop.tenants.cache import HostCache
+from bippop.tenants.ddl import ensure_role, ensure_schema
 from bippop.tenants.migrator import _describe, migrate_schema
 from bippop.tenants.models import Tenant
-from bippop.tenants.naming import quoted
+from bippop.tenants.pool import claim
 from bippop.tenants.services import TenantService
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,8 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "timezone": "Europe/Paris",
 }
 
-# Steps, in order; tests hook `after_step` to simulate a crash between two of them.
+# Steps after claiming a spare (if any), in order; tests hook `after_step` to simulate a crash
+# between two of them.
 STEPS = ("role", "schema", "migrations", "defaults")
 
 
@@ -46,6 +48,7 @@ def provision(
     *,
     base_domain: str = "",
     host_cache: HostCache | None = None,
+    use_pool: bool = True,
     after_step: Callable[[str], None] | None = None,
 ) -> str:
     """Provision one tenant; returns its final status. Safe to run again at any point."""
@@ -55,7 +58,7 @@ def provision(
         )
         try:
             return _provision_locked(
-                engine, tenant_id, after_step, TenantServiceArgs(base_domain, host_cache)
+                engine, tenant_id, after_step, TenantServiceArgs(base_domain, host_cache, use_pool)
             )
         finally:
             lock_connection.execute(
@@ -69,6 +72,7 @@ def provision(
 class TenantServiceArgs:
     base_domain: str
     host_cache: HostCache | None
+    use_pool: bool = True
 
 
 def _provision_locked(
@@ -85,9 +89,21 @@ def _provision_locked(
         schema, role, slug = tenant.schema_name, tenant.db_role, tenant.slug
     log.info("tenant_provisioning", tenant=slug)
     try:
+        if args.use_pool:
+            with engine.begin() as connection:
+                revision = claim(connection, schema, role)
+                if revision is not None:
+                    connection.execute(
+                        text("update platform.tenants set revision = :r where id = :id"),
+                        {"r": revision, "id": tenant_id},
+                    )
+            if revision is not None:
+                log.info("spare_schema_claimed", tenant=slug)
+            if after_step:
+                after_step("claim")
         steps: dict[str, Callable[[Connection], None]] = {
-            "role": lambda c: _ensure_role(c, role),
-            "schema": lambda c: _ensure_schema(c, schema, role),
+            "role": lambda c: ensure_role(c, role),
+            "schema": lambda c: ensure_schema(c, schema, role),
             "migrations": lambda c: _migrate(c, tenant_id, schema),
             "defaults": lambda c: _ensure_defaults(c, schema, role),
         }
@@ -116,32 +132,6 @@ def _provision_locked(
         )
     log.info("tenant_provisioned", tenant=slug)
     return "active"
-
-
-def _ensure_role(connection: Connection, role: str) -> None:
-    exists = connection.execute(text("select 1 from pg_roles where rolname = :r"), {"r": role}).scalar()
-    if not exists:
-        connection.execute(text(f"create role {quoted(role)} nologin noinherit"))
-    # The login role may switch to the tenant role (SET LOCAL ROLE) but does not inherit its rights.
-    member = connection.execute(text("select pg_has_role(current_user, :r, 'MEMBER')"), {"r": role}).scalar()
-    if not member:
-        connection.execute(text(f"grant {quoted(role)} to current_user"))
-
-
-def _ensure_schema(connection: Connection, schema: str, role: str) -> None:
-    s, r = quoted(schema), quoted(role)
-    connection.execute(text(f"create schema if not exists {s}"))
-    connection.execute(text(f"revoke all on schema {s} from public"))
-    connection.execute(text(f"grant usage on schema {s} to {r}"))
-    connection.execute(
-        text(f"alter default privileges in schema {s} grant select, insert, update, delete on tables to {r}")
-    )
-    connection.execute(
-        text(f"alter default privileges in schema {s} grant usage, select on sequences to {r}")
-    )
-    # Tables made before a crash, before the default privileges existed, get the same rights.
-    connection.execute(text(f"grant select, insert, update, delete on all tables in schema {s} to {r}"))
-    connection.execute(text(f"grant usage, select on all sequences in schema {s} to {r}"))
 
 
 def _migrate(connection: Connection, tenant_id: uuid.UUID, schema: str) -> None:
