@@ -23,10 +23,22 @@ Chain = Literal["platform", "tenant"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+# Extra version folders per chain: a plugin's migrations, or a benchmark's synthetic change.
+_extra_versions: dict[Chain, list[Path]] = {"platform": [], "tenant": []}
+
+
+def add_version_location(chain: Chain, folder: Path) -> None:
+    """Make the revisions in ``folder`` part of ``chain`` (before the first use of the chain)."""
+    _extra_versions[chain].append(folder)
+    script_directory.cache_clear()
+    tenant_upgrade_sql.cache_clear()
+
 
 @cache
 def script_directory(chain: Chain) -> ScriptDirectory:
-    return ScriptDirectory(str(MIGRATIONS_DIR / chain))
+    base = MIGRATIONS_DIR / chain
+    locations = [str(base / "versions"), *(str(p) for p in _extra_versions[chain])]
+    return ScriptDirectory(str(base), version_locations=locations)
 
 
 def head(chain: Chain) -> str:
