@@ -34,6 +34,7 @@ def _admin_url(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The migrator's (superuser's) URL of a database made for this run."""
     configured = os.environ.get("BIPPOP_TEST_DATABASE_URL")
     if not configured:
         import pgserver
@@ -59,11 +60,28 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'drop database if exists "{name}" with (force)'))
             roles = connection.execute(
-                text("select rolname from pg_roles where starts_with(rolname, :p)"), {"p": prefix}
+                text("select rolname from pg_roles where starts_with(rolname, :p) or rolname = :app"),
+                {"p": prefix, "app": APP_ROLE_PREFIX + name[-10:]},
             ).scalars()
             for role in list(roles):
                 connection.execute(text(f'drop role "{role}"'))
         admin.dispose()
+
+
+APP_ROLE_PREFIX = "bippop_app_"
+
+
+@pytest.fixture(scope="session")
+def app_database_url(database_url: str) -> str:
+    """The application's URL: a plain login role (NOINHERIT, no superuser), as in production."""
+    url = make_url(sqlalchemy_url(database_url))
+    role = APP_ROLE_PREFIX + (url.database or "x")[-10:]
+    admin = create_engine(url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if not connection.execute(text("select 1 from pg_roles where rolname = :r"), {"r": role}).scalar():
+            connection.execute(text(f'create role "{role}" login noinherit nosuperuser nobypassrls'))
+    admin.dispose()
+    return url.set(username=role, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +105,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, app_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     var_dir = tmp_path_factory.mktemp("var")
     settings = Settings(
         env="test",
-        database_url=database_url,
+        database_url=app_database_url,
+        database_admin_url=database_url,
         redis_url=redis_url,
         broker_url=os.environ.get("BIPPOP_TEST_BROKER_URL") or None,
         storage_url=f"file://{var_dir / 'files'}",

@@ -50,6 +50,7 @@ class Settings:
 
     env: str = "development"
     database_url: str | None = None
+    database_admin_url: str | None = None
     redis_url: str | None = None
     broker_url: str | None = None
     storage_url: str | None = None
@@ -123,6 +124,11 @@ class Settings:
             "postgres",
         ):
             raise SettingsError("BIPPOP_DATABASE_URL doit être une URL postgresql://…")
+        if self.database_admin_url and urlsplit(self.database_admin_url).scheme.split("+")[0] not in (
+            "postgresql",
+            "postgres",
+        ):
+            raise SettingsError("BIPPOP_DATABASE_ADMIN_URL doit être une URL postgresql://…")
         if self.broker_url and urlsplit(self.broker_url).scheme not in (
             "amqp",
             "amqps",
@@ -141,6 +147,11 @@ class Settings:
     @property
     def is_development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def effective_admin_url(self) -> str | None:
+        """Migrations and provisioning (DDL) connect with this one; the app itself never does."""
+        return self.database_admin_url or self.database_url
 
     @property
     def effective_broker_url(self) -> str | None:

@@ -57,7 +57,7 @@ def _fleet(settings: Settings, count: int) -> float:
     started = time.perf_counter()
     with capture_logs():
         for number in range(count):
-            with resources.sessions().begin() as session:
+            with resources.admin_sessions().begin() as session:
                 service = TenantService(session, base_domain=settings.base_domain)
                 tenant_id = service.register(
                     slug=f"scale-{number:04d}",
@@ -65,7 +65,7 @@ def _fleet(settings: Settings, count: int) -> float:
                     kind="commune",
                     official_code="60159",
                 ).id
-            assert provision(resources.engine, tenant_id, use_pool=False) == "active"
+            assert provision(resources.admin_engine, tenant_id, use_pool=False) == "active"
     return time.perf_counter() - started
 
 
@@ -94,7 +94,7 @@ def _apply_plain(engine: Engine, names: list[str], sql: str, connections: int) -
 @pytest.mark.benchmark
 def test_real_change_across_the_fleet(scale_settings: Settings, tmp_path: Path) -> None:
     fill_seconds = _fleet(scale_settings, TENANTS)
-    engine = resources_for(scale_settings).engine
+    engine = resources_for(scale_settings).admin_engine
     before = chains.head("tenant")
     base_sql = chains.tenant_upgrade_sql(None)
 

@@ -132,7 +132,7 @@ def _tenant_count(engine: Engine) -> int:
 
 @pytest.mark.benchmark
 def test_cold_provisioning_against_plain_sql(settings: Settings, resources: PlatformResources) -> None:
-    engine = resources.engine
+    engine = resources.admin_engine
     pool.drop_spares(engine)  # cold: every tenant builds its schema from nothing
     # Rendering the tenant chain to SQL happens once per process; measured apart, then shared.
     render_seconds = _timed(lambda: chains.tenant_upgrade_sql(None))
@@ -199,7 +199,7 @@ def test_cold_provisioning_against_plain_sql(settings: Settings, resources: Plat
 @pytest.mark.benchmark
 def test_warm_pool_tenant_creation(settings: Settings, resources: PlatformResources) -> None:
     """Issue goal: with a warm pool, tenant creation p95 under 0.2 s."""
-    engine = resources.engine
+    engine = resources.admin_engine
     run = uuid.uuid4().hex[:6]
     with capture_logs():
         pool.drop_spares(engine)
@@ -238,7 +238,7 @@ def test_warm_pool_tenant_creation(settings: Settings, resources: PlatformResour
 
 def _fill_fleet(settings: Settings, resources: PlatformResources, size: int) -> tuple[int, float]:
     """Register and provision ``bench-NNNN`` tenants until ``size`` exist; returns (created, seconds)."""
-    engine = resources.engine
+    engine = resources.admin_engine
     started = time.perf_counter()
     created = 0
     number = 0
@@ -246,7 +246,7 @@ def _fill_fleet(settings: Settings, resources: PlatformResources, size: int) -> 
     while missing > 0:
         number += 1
         slug = f"bench-{number:04d}"
-        with resources.sessions().begin() as session:
+        with resources.admin_sessions().begin() as session:
             service = TenantService(
                 session, base_domain=settings.base_domain, host_cache=resources.host_cache
             )
@@ -266,7 +266,7 @@ def _fill_fleet(settings: Settings, resources: PlatformResources, size: int) -> 
 
 @pytest.mark.benchmark
 def test_noop_migrate_at_200_tenants(settings: Settings, resources: PlatformResources) -> None:
-    engine = resources.engine
+    engine = resources.admin_engine
     with capture_logs():
         created, fill_seconds = _fill_fleet(settings, resources, FLEET_SIZE)
     tenants = _tenant_count(engine)

@@ -131,7 +131,7 @@ def test_portal_being_prepared(page: Any, live_server: str, settings: Settings) 
     from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.sessions().begin() as session:
+    with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
         if service.by_slug("en-preparation") is None:
             service.register(slug="en-preparation", name="Préparville", kind="commune", official_code="03003")

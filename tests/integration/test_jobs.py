@@ -108,5 +108,5 @@ def test_provisioning_runs_as_a_job(worker: dramatiq.Broker, settings: Settings)
     while show_tenant(settings, "par-job")["état"] != "active" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert show_tenant(settings, "par-job")["état"] == "active"
-    with resources_for(settings).engine.connect() as connection:
+    with resources_for(settings).admin_engine.connect() as connection:
         assert connection.execute(text("select to_regclass('t_par_job.people')")).scalar() is not None

@@ -20,7 +20,7 @@ def three_tenants(settings: Settings) -> list[TenantRef]:
 
 
 def _force_behind(settings: Settings, slugs: list[str]) -> None:
-    with resources_for(settings).engine.begin() as connection:
+    with resources_for(settings).admin_engine.begin() as connection:
         connection.execute(
             text("update platform.tenants set revision = null where slug = any(:s)"), {"s": slugs}
         )
@@ -32,14 +32,14 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
     slugs = [t.slug for t in three_tenants]
     broken = three_tenants[1]
     _force_behind(settings, slugs)
-    with resources_for(settings).engine.begin() as connection:
+    with resources_for(settings).admin_engine.begin() as connection:
         # A schema claiming a revision the code does not know: its migration must fail.
         connection.execute(text(f"update {broken.schema}.alembic_version set version_num = 'bogus1'"))
     report = migrate_everything(settings, concurrency=2)
     assert report.failed.keys() == {broken.slug}
     assert "bogus1" in report.failed[broken.slug]
     assert {slugs[0], slugs[2]} <= set(report.migrated)
-    with resources_for(settings).engine.connect() as connection:
+    with resources_for(settings).admin_engine.connect() as connection:
         rows = connection.execute(
             text("select slug, revision from platform.tenants where slug = any(:s)"), {"s": slugs}
         )
@@ -52,6 +52,7 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
     runner = CliRunner()
     env = {
         "BIPPOP_DATABASE_URL": settings.database_url or "",
+        "BIPPOP_DATABASE_ADMIN_URL": settings.database_admin_url or "",
         "BIPPOP_REDIS_URL": settings.redis_url or "",
         "BIPPOP_BASE_DOMAIN": settings.base_domain,
         "BIPPOP_VAR_DIR": str(settings.var_dir),
@@ -68,7 +69,7 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
     assert "bogus1" in result.output
 
     # Mended, the next run migrates it and only it.
-    with resources_for(settings).engine.begin() as connection:
+    with resources_for(settings).admin_engine.begin() as connection:
         connection.execute(
             text(f"update {broken.schema}.alembic_version set version_num = :h"), {"h": "t0001"}
         )
@@ -79,7 +80,7 @@ def test_migrate_all_names_the_broken_tenant_and_migrates_the_others(
 
 def test_nothing_to_do_is_one_query(settings: Settings, three_tenants: list[TenantRef]) -> None:
     migrate_everything(settings)
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     statements: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]

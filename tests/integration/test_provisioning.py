@@ -15,14 +15,14 @@ from support import BASE_DOMAIN
 
 def _register(settings: Settings, slug: str) -> Tenant:
     resources = resources_for(settings)
-    with resources.sessions().begin() as session:
+    with resources.admin_sessions().begin() as session:
         return TenantService(session, base_domain=BASE_DOMAIN).register(
             slug=slug, name=slug.title(), kind="commune", official_code="01001"
         )
 
 
 def _tables(settings: Settings, schema: str) -> set[str]:
-    with resources_for(settings).engine.connect() as connection:
+    with resources_for(settings).admin_engine.connect() as connection:
         rows = connection.execute(
             text("select table_name from information_schema.tables where table_schema = :s"), {"s": schema}
         )
@@ -32,12 +32,12 @@ def _tables(settings: Settings, schema: str) -> set[str]:
 def test_provisioning_creates_schema_role_tables_and_defaults(settings: Settings) -> None:
     tenant = _register(settings, "gamma")
     assert tenant.status == "pending"
-    assert provision(resources_for(settings).engine, tenant.id) == "active"
+    assert provision(resources_for(settings).admin_engine, tenant.id) == "active"
     assert _tables(settings, "t_gamma") == {"alembic_version", "settings", "people"}
     info = show_tenant(settings, "gamma")
     assert info["état"] == "active"
     assert info["révision"] == "t0001"
-    with resources_for(settings).engine.connect() as connection:
+    with resources_for(settings).admin_engine.connect() as connection:
         role_ok = connection.execute(
             text("select has_schema_privilege(:r, 't_gamma', 'USAGE')"), {"r": tenant.db_role}
         ).scalar()
@@ -46,7 +46,7 @@ def test_provisioning_creates_schema_role_tables_and_defaults(settings: Settings
 
 def test_provisioning_twice_changes_nothing(settings: Settings) -> None:
     tenant = _register(settings, "delta")
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     assert provision(engine, tenant.id) == "active"
     assert provision(engine, tenant.id) == "active"
     assert _tables(settings, "t_delta") == {"alembic_version", "settings", "people"}
@@ -56,7 +56,7 @@ def test_provisioning_twice_changes_nothing(settings: Settings) -> None:
 def test_a_crash_mid_way_is_recorded_and_a_retry_completes_it(settings: Settings, crash_after: str) -> None:
     slug = f"crash-{crash_after}"
     tenant = _register(settings, slug)
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
 
     def crash(step: str) -> None:
         if step == crash_after:

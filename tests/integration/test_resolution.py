@@ -98,14 +98,14 @@ async def test_domain_changes_are_seen_at_once(
     resources = resources_for(settings)
     assert (await client.get("/", headers=host("entraide.betaville.fr"))).status_code == 200  # now cached
     assert (await client.get("/", headers=host("aide.betaville.fr"))).status_code == 404  # cached as unknown
-    with resources.sessions().begin() as session:
+    with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=BASE_DOMAIN, host_cache=resources.host_cache)
         beta = service.require("beta")
         service.remove_domain(beta, "entraide.betaville.fr")
         service.add_domain(beta, "aide.betaville.fr")
     assert (await client.get("/", headers=host("entraide.betaville.fr"))).status_code == 404
     assert (await client.get("/", headers=host("aide.betaville.fr"))).status_code == 200
-    with resources.sessions().begin() as session:
+    with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=BASE_DOMAIN, host_cache=resources.host_cache)
         beta = service.require("beta")
         service.remove_domain(beta, "aide.betaville.fr")

@@ -19,18 +19,18 @@ from support import BASE_DOMAIN
 
 @pytest.fixture
 def empty_pool(settings: Settings) -> Iterator[None]:
-    pool.drop_spares(resources_for(settings).engine)
+    pool.drop_spares(resources_for(settings).admin_engine)
     yield
-    pool.drop_spares(resources_for(settings).engine)
+    pool.drop_spares(resources_for(settings).admin_engine)
 
 
 def _spare_count(settings: Settings) -> int:
-    with resources_for(settings).engine.connect() as connection:
+    with resources_for(settings).admin_engine.connect() as connection:
         return pool.spares_at_head(connection)
 
 
 def _tables(settings: Settings, schema: str) -> set[str]:
-    with resources_for(settings).engine.connect() as connection:
+    with resources_for(settings).admin_engine.connect() as connection:
         rows = connection.execute(
             text("select table_name from information_schema.tables where table_schema = :s"), {"s": schema}
         )
@@ -38,14 +38,14 @@ def _tables(settings: Settings, schema: str) -> set[str]:
 
 
 def test_refill_keeps_the_pool_at_its_size(settings: Settings, empty_pool: None) -> None:
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     assert pool.refill(engine, 3) == 3
     assert pool.refill(engine, 3) == 0
     assert _spare_count(settings) == 3
 
 
 def test_creating_a_tenant_claims_a_spare(settings: Settings, empty_pool: None) -> None:
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     pool.refill(engine, 2)
     with engine.connect() as connection:
         spare_schema, spare_role = connection.execute(
@@ -76,10 +76,10 @@ def test_empty_pool_falls_back_to_full_provisioning(settings: Settings, empty_po
 
 
 def test_concurrent_sign_ups_never_share_a_spare(settings: Settings, empty_pool: None) -> None:
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     pool.refill(engine, 3)
     ids = []
-    with resources_for(settings).sessions().begin() as session:
+    with resources_for(settings).admin_sessions().begin() as session:
         service = TenantService(session, base_domain=BASE_DOMAIN)
         for i in range(5):
             ids.append(
@@ -108,7 +108,7 @@ def test_concurrent_sign_ups_never_share_a_spare(settings: Settings, empty_pool:
 
 
 def test_spares_behind_head_are_migrated_with_the_tenants(settings: Settings, empty_pool: None) -> None:
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     pool.refill(engine, 1)
     with engine.begin() as connection:
         connection.execute(text("update platform.spare_schemas set revision = null"))

@@ -32,19 +32,22 @@ def sqlalchemy_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def require_database_url(settings: Settings) -> str:
-    if not settings.database_url:
+def require_database_url(settings: Settings, *, admin: bool = False) -> str:
+    url = settings.effective_admin_url if admin else settings.database_url
+    if not url:
         raise SettingsError(
             "BIPPOP_DATABASE_URL n'est pas défini : lancez la plateforme avec `bippop run` "
             "(PostgreSQL embarqué) ou donnez l'URL de votre serveur."
         )
-    return sqlalchemy_url(settings.database_url)
+    return sqlalchemy_url(url)
 
 
-def make_engine(settings: Settings, *, pool_size: int | None = None) -> Engine:
+def make_engine(settings: Settings, *, pool_size: int | None = None, admin: bool = False) -> Engine:
+    """The app's engine (login role that reaches tenants only through their roles), or with
+    ``admin`` the migrator's (owner of the schemas, allowed to create roles)."""
     size = pool_size or settings.db_pool_size
     return create_engine(
-        require_database_url(settings),
+        require_database_url(settings, admin=admin),
         pool_size=size,
         max_overflow=size,
         pool_pre_ping=True,

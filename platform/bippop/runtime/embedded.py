@@ -17,6 +17,9 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
+APP_ROLE = "bippop_app"
+
+
 @dataclasses.dataclass
 class EmbeddedPostgres:
     data_dir: Path
@@ -29,6 +32,27 @@ class EmbeddedPostgres:
         self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         uri: str = self.server.get_uri()
         return uri
+
+    def ensure_app_role(self, admin_url: str, role: str) -> str:
+        """Create the application's login role (not superuser, NOINHERIT); returns its URL."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        from bippop.db.engine import sqlalchemy_url
+        from bippop.tenants.naming import quoted
+
+        engine = create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                if not connection.execute(
+                    text("select 1 from pg_roles where rolname = :r"), {"r": role}
+                ).scalar():
+                    connection.execute(
+                        text(f"create role {quoted(role)} login noinherit nosuperuser nobypassrls")
+                    )
+        finally:
+            engine.dispose()
+        return make_url(admin_url).set(username=role, password=None).render_as_string(hide_password=False)
 
     def stop(self) -> None:
         if self.server is not None:

@@ -40,18 +40,29 @@ def resources_for(settings: Settings) -> PlatformResources:
 
 
 def migrate_platform(settings: Settings) -> None:
-    engine = resources_for(settings).engine
+    from bippop.tenants.ddl import grant_app_access
+
+    engine = resources_for(settings).admin_engine
     with engine.begin() as connection:
         # One migrator at a time for the platform chain.
         connection.execute(text("select pg_advisory_xact_lock(25200, 1)"))
         chains.upgrade_platform(connection)
+        grant_app_access(connection, app_login_role(settings))
+
+
+def app_login_role(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    from bippop.db.engine import require_database_url
+
+    return make_url(require_database_url(settings)).username or ""
 
 
 def migrate_everything(
     settings: Settings, *, concurrency: int | None = None, progress: bool = False
 ) -> MigrationReport:
     migrate_platform(settings)
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     workers = concurrency or settings.migrate_concurrency
     if not progress:
         return migrate_all(engine, concurrency=workers)
@@ -118,7 +129,7 @@ def create_tenant(
     from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.sessions().begin() as session:
+    with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
         tenant = service.register(
             slug=slug, name=name, kind=kind, official_code=official_code, domains=domains, branding=branding
@@ -132,9 +143,12 @@ def create_tenant(
         provision_tenant.send(str(tenant_id))
     else:
         provision(
-            resources.engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
+            resources.admin_engine,
+            tenant_id,
+            base_domain=settings.base_domain,
+            host_cache=resources.host_cache,
         )
-    with resources.sessions()() as session:
+    with resources.admin_sessions()() as session:
         result = session.get(Tenant, tenant_id)
         assert result is not None
         return result
@@ -144,7 +158,7 @@ def list_tenants(settings: Settings) -> list[Tenant]:
     from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.sessions()() as session:
+    with resources.admin_sessions()() as session:
         return list(TenantService(session, base_domain=settings.base_domain).all())
 
 
@@ -152,7 +166,7 @@ def show_tenant(settings: Settings, slug: str) -> dict[str, Any]:
     from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.sessions()() as session:
+    with resources.admin_sessions()() as session:
         service = TenantService(session, base_domain=settings.base_domain)
         tenant = service.require(slug)
         return {
@@ -173,7 +187,7 @@ def change_status(settings: Settings, slug: str, action: str) -> None:
     from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.sessions().begin() as session:
+    with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
         tenant = service.require(slug)
         if action == "suspend":
@@ -186,7 +200,7 @@ def spare_pool(settings: Settings, *, refill: bool = False) -> tuple[int, int]:
     """(spares ready at head, spares created now)."""
     from bippop.tenants import pool
 
-    engine = resources_for(settings).engine
+    engine = resources_for(settings).admin_engine
     created = pool.refill(engine, settings.spare_pool_size) if refill else 0
     with engine.connect() as connection:
         return pool.spares_at_head(connection), created
@@ -197,9 +211,9 @@ def reprovision(settings: Settings, slug: str) -> str:
     from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.sessions()() as session:
+    with resources.admin_sessions()() as session:
         tenant = TenantService(session, base_domain=settings.base_domain).require(slug)
         tenant_id = tenant.id
     return provision(
-        resources.engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
+        resources.admin_engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
     )

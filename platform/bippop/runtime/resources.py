@@ -33,6 +33,12 @@ class PlatformResources:
         return make_engine(self.settings, pool_size=max(self.settings.migrate_concurrency, 4))
 
     @cached_property
+    def admin_engine(self) -> Engine:
+        if self.settings.effective_admin_url == self.settings.database_url:
+            return self.engine
+        return make_engine(self.settings, pool_size=max(self.settings.migrate_concurrency, 4), admin=True)
+
+    @cached_property
     def redis(self) -> Redis | None:
         if not self.settings.redis_url:
             return None
@@ -49,6 +55,9 @@ class PlatformResources:
     def sessions(self):  # type: ignore[no-untyped-def]
         return session_factory(self.engine)
 
+    def admin_sessions(self):  # type: ignore[no-untyped-def]
+        return session_factory(self.admin_engine)
+
     def load_tenant(self, tenant_id: uuid.UUID) -> TenantRef | None:
         from bippop.tenants.models import Tenant
 
@@ -57,6 +66,8 @@ class PlatformResources:
             return tenant.ref() if tenant is not None else None
 
     def close(self) -> None:
+        if "admin_engine" in self.__dict__:
+            self.admin_engine.dispose()
         if "engine" in self.__dict__:
             self.engine.dispose()
         if "redis" in self.__dict__ and self.redis is not None:

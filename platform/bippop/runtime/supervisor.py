@@ -22,7 +22,7 @@ from types import FrameType
 from rich.console import Console
 
 from bippop.config import Settings, describe_url
-from bippop.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from bippop.runtime.embedded import APP_ROLE, EmbeddedPostgres, EmbeddedRedis
 
 console = Console(highlight=False)
 
@@ -83,7 +83,10 @@ class Supervisor:
         if not settings.database_url:
             console.print("Démarrage de PostgreSQL embarqué…")
             self.postgres = EmbeddedPostgres(settings.var_dir / "pgdata")
-            changes["database_url"] = self.postgres.start()
+            admin_url = self.postgres.start()
+            # As in production: the app logs in as a plain role; the superuser only migrates.
+            changes["database_admin_url"] = admin_url
+            changes["database_url"] = self.postgres.ensure_app_role(admin_url, APP_ROLE)
         if not settings.redis_url:
             console.print("Démarrage de Redis embarqué…")
             self.redis = EmbeddedRedis(settings.var_dir / "redis" / "bippop.rdb")
@@ -105,13 +108,13 @@ class Supervisor:
         if settings.seed_demo:
             resources = resources_for(settings)
             created = seed_demo(
-                resources.engine, base_domain=settings.base_domain, host_cache=resources.host_cache
+                resources.admin_engine, base_domain=settings.base_domain, host_cache=resources.host_cache
             )
             if created:
                 console.print("Commune de démonstration créée : Compiègne (demo).")
         from bippop.tenants.pool import refill
 
-        refill(resources_for(settings).engine, settings.spare_pool_size)
+        refill(resources_for(settings).admin_engine, settings.spare_pool_size)
         resources_for(settings).close()
 
     def _child_env(self, settings: Settings) -> dict[str, str]:
@@ -119,6 +122,7 @@ class Supervisor:
         env.update(
             {
                 "BIPPOP_DATABASE_URL": settings.database_url or "",
+                "BIPPOP_DATABASE_ADMIN_URL": settings.database_admin_url or "",
                 "BIPPOP_REDIS_URL": settings.redis_url or "",
                 "BIPPOP_HOST": settings.host,
                 "BIPPOP_PORT": str(settings.port),

@@ -4,17 +4,54 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from bippop.tenants.naming import quoted
+from bippop.tenants.naming import apps_group_for, quoted
 
 
-def ensure_role(connection: Connection, role: str) -> None:
+def _create_role_if_missing(connection: Connection, role: str) -> None:
     exists = connection.execute(text("select 1 from pg_roles where rolname = :r"), {"r": role}).scalar()
     if not exists:
         connection.execute(text(f"create role {quoted(role)} nologin noinherit"))
-    # The login role may switch to the tenant role (SET LOCAL ROLE) but does not inherit its rights.
-    member = connection.execute(text("select pg_has_role(current_user, :r, 'MEMBER')"), {"r": role}).scalar()
-    if not member:
-        connection.execute(text(f"grant {quoted(role)} to current_user"))
+
+
+def _grant_membership(connection: Connection, role: str, member: str) -> None:
+    granted = connection.execute(
+        text(
+            "select 1 from pg_auth_members m join pg_roles r on r.oid = m.roleid "
+            "join pg_roles u on u.oid = m.member where r.rolname = :r and u.rolname = :m"
+        ),
+        {"r": role, "m": member},
+    ).scalar()
+    if not granted:
+        connection.execute(text(f"grant {quoted(role)} to {quoted(member)}"))
+
+
+def ensure_apps_group(connection: Connection) -> str:
+    """The database's group of login roles allowed to switch to tenant roles (the app, the migrator)."""
+    database = connection.execute(text("select current_database()")).scalar_one()
+    group = apps_group_for(database)
+    _create_role_if_missing(connection, group)
+    current = connection.execute(text("select current_user")).scalar_one()
+    _grant_membership(connection, group, current)
+    return group
+
+
+def ensure_role(connection: Connection, role: str) -> None:
+    """A tenant role, NOLOGIN: reachable only by SET ROLE from a member of the apps group."""
+    group = ensure_apps_group(connection)
+    _create_role_if_missing(connection, role)
+    _grant_membership(connection, role, group)
+
+
+def grant_app_access(connection: Connection, app_role: str) -> None:
+    """What the application's login role may do: switch to tenant roles (through the group, without
+    inheriting their rights: the login role is NOINHERIT) and read the tenant registry."""
+    group = ensure_apps_group(connection)
+    current = connection.execute(text("select current_user")).scalar_one()
+    if app_role == current:
+        return  # one role does everything (a development set-up): nothing to separate
+    _grant_membership(connection, group, app_role)
+    connection.execute(text(f"grant usage on schema platform to {quoted(app_role)}"))
+    connection.execute(text(f"grant select on platform.tenants, platform.domains to {quoted(app_role)}"))
 
 
 def ensure_schema(connection: Connection, schema: str, role: str) -> None:

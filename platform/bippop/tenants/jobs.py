@@ -17,7 +17,7 @@ def provision_tenant(tenant_id: str) -> None:
 
     resources = platform_resources()
     provision(
-        resources.engine,
+        resources.admin_engine,
         uuid.UUID(tenant_id),
         base_domain=resources.settings.base_domain,
         host_cache=resources.host_cache,
@@ -32,7 +32,7 @@ def refill_spare_pool() -> None:
     from bippop.tenants.pool import refill
 
     resources = platform_resources()
-    refill(resources.engine, resources.settings.spare_pool_size)
+    refill(resources.admin_engine, resources.settings.spare_pool_size)
 
 
 @dramatiq.actor(queue_name="platform", max_retries=0)
@@ -42,7 +42,7 @@ def resume_stalled_provisioning() -> None:
 
     from bippop.runtime.resources import platform_resources
 
-    with platform_resources().engine.connect() as connection:
+    with platform_resources().admin_engine.connect() as connection:
         ids = connection.execute(
             text(
                 "select id from platform.tenants where status in ('pending', 'provisioning') "

@@ -43,6 +43,11 @@ def role_for(schema: str, database: str) -> str:
     return checked_identifier(f"bp{digest}_{schema}")
 
 
+def apps_group_for(database: str) -> str:
+    digest = hashlib.sha256(database.encode()).hexdigest()[:6]
+    return checked_identifier(f"bp{digest}_apps")
+
+
 def checked_identifier(name: str) -> str:
     if not IDENTIFIER_PATTERN.fullmatch(name):
         raise InvalidName(f"invalid SQL identifier {name!r}")
