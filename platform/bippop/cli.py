@@ -257,6 +257,60 @@ def tenants_pool(refill: bool) -> None:
     console.print(f"{ready} schéma(s) de réserve prêt(s) sur {settings.spare_pool_size} souhaité(s).")
 
 
+@tenants.command("export")
+@click.argument("slug")
+@friendly_errors
+def tenants_export(slug: str) -> None:
+    """Write one archive of a tenant's data and files to storage (with a manifest of counts and
+    checksums). Needed before a deletion; restores with `bippop tenants restore`."""
+    from bippop.runtime.operations import export_tenant
+
+    key, manifest = export_tenant(get_settings(), slug)
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    console.print(f"Archive écrite : {key}")
+    console.print(f"{len(manifest['tables'])} tables, {rows} lignes, {len(manifest['files'])} fichier(s).")
+
+
+@tenants.command("restore")
+@click.argument("archive")
+@click.option("--slug", default=None, help="Restore as a new tenant with this slug (default: the archive's).")
+@friendly_errors
+def tenants_restore(archive: str, slug: str | None) -> None:
+    """Create a tenant from an export ARCHIVE (its storage key) and check it against the manifest."""
+    from bippop.runtime.operations import restore_tenant
+
+    tenant = restore_tenant(get_settings(), archive, slug=slug)
+    console.print(f"« {tenant.slug} » restauré et vérifié ({tenant.status}).")
+
+
+@tenants.command("delete")
+@click.argument("slug")
+@click.option("--grace-days", type=int, default=30, show_default=True, help="Days before data is removed.")
+@friendly_errors
+def tenants_delete(slug: str, grace_days: int) -> None:
+    """Close a tenant now and remove all its data after a grace period. Requires an export first.
+
+    During the grace period the portal shows that it has closed; `bippop tenants purge`
+    (run hourly by the scheduler) removes what is due."""
+    from bippop.runtime.operations import delete_tenant
+
+    due = delete_tenant(get_settings(), slug, grace_days=grace_days)
+    console.print(f"« {slug} » est fermé ; ses données seront supprimées après le {due:%d/%m/%Y %H:%M} UTC.")
+
+
+@tenants.command("purge")
+@friendly_errors
+def tenants_purge() -> None:
+    """Remove the tenants whose deletion grace period is over (schema, role, files, cache)."""
+    from bippop.runtime.operations import purge_deleted
+
+    purged = purge_deleted(get_settings())
+    console.print(
+        f"{len(purged)} collectivité(s) supprimée(s) définitivement"
+        + (f" : {', '.join(purged)}." if purged else ".")
+    )
+
+
 @tenants.command("provision")
 @click.argument("slug")
 @friendly_errors

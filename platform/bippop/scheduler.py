@@ -32,4 +32,12 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         coalesce=True,
         max_instances=1,
     )
+    scheduler.add_job(
+        tenant_jobs.purge_deleted_tenants.send,
+        "interval",
+        hours=1,
+        id="purge_deleted_tenants",
+        coalesce=True,
+        max_instances=1,
+    )
     return scheduler

@@ -206,6 +206,78 @@ def spare_pool(settings: Settings, *, refill: bool = False) -> tuple[int, int]:
         return pool.spares_at_head(connection), created
 
 
+def export_tenant(settings: Settings, slug: str) -> tuple[str, dict[str, Any]]:
+    from bippop.storage import storage_from_settings
+    from bippop.tenants import lifecycle
+    from bippop.tenants.services import TenantService
+
+    resources = resources_for(settings)
+    with resources.admin_sessions()() as session:
+        tenant_id = TenantService(session, base_domain=settings.base_domain).require(slug).id
+    result = lifecycle.export_tenant(resources.admin_engine, storage_from_settings(settings), tenant_id)
+    return result.key, result.manifest
+
+
+def restore_tenant(settings: Settings, key: str, *, slug: str | None = None) -> Tenant:
+    """A new tenant (the archive's slug, or ``slug``) holding the archive's data, verified."""
+    from bippop.storage import storage_from_settings
+    from bippop.tenants import lifecycle
+    from bippop.tenants.models import Tenant
+
+    storage = storage_from_settings(settings)
+    manifest, _tables, _files = lifecycle.read_archive(storage, key)
+    origin = manifest["tenant"]
+    target = slug or origin["slug"]
+    tenant = create_tenant(
+        settings,
+        target,
+        origin["name"],
+        origin["kind"],
+        origin["official_code"],
+        origin["domains"] if target == origin["slug"] else (),
+        branding=origin["branding"],
+    )
+    resources = resources_for(settings)
+    lifecycle.load_into(resources.admin_engine, storage, tenant.id, key)
+    with resources.admin_sessions()() as session:
+        restored = session.get(Tenant, tenant.id)
+        assert restored is not None
+        return restored
+
+
+def delete_tenant(settings: Settings, slug: str, *, grace_days: int) -> Any:
+    import datetime
+
+    from bippop.tenants import lifecycle
+    from bippop.tenants.services import TenantService
+
+    resources = resources_for(settings)
+    with resources.admin_sessions()() as session:
+        service = TenantService(session, base_domain=settings.base_domain)
+        tenant = service.require(slug)
+        tenant_id, hosts = tenant.id, service.hosts_of(tenant)
+    return lifecycle.schedule_deletion(
+        resources.admin_engine,
+        tenant_id,
+        grace=datetime.timedelta(days=grace_days),
+        host_cache=resources.host_cache,
+        hosts=hosts,
+    )
+
+
+def purge_deleted(settings: Settings) -> list[str]:
+    from bippop.storage import storage_from_settings
+    from bippop.tenants import lifecycle
+
+    resources = resources_for(settings)
+    return lifecycle.purge_due(
+        resources.admin_engine,
+        storage_from_settings(settings),
+        base_domain=settings.base_domain,
+        redis=resources.redis,
+    )
+
+
 def reprovision(settings: Settings, slug: str) -> str:
     from bippop.tenants.provisioning import provision
     from bippop.tenants.services import TenantService

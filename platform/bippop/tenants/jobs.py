@@ -35,6 +35,15 @@ def refill_spare_pool() -> None:
     refill(resources.admin_engine, resources.settings.spare_pool_size)
 
 
+@dramatiq.actor(queue_name="platform", max_retries=3)
+def purge_deleted_tenants() -> None:
+    """Periodic: remove tenants whose deletion grace period is over."""
+    from bippop.runtime.operations import purge_deleted
+    from bippop.runtime.resources import platform_resources
+
+    purge_deleted(platform_resources().settings)
+
+
 @dramatiq.actor(queue_name="platform", max_retries=0)
 def resume_stalled_provisioning() -> None:
     """Periodic: re-enqueue tenants left pending (their job was lost) for more than two minutes."""

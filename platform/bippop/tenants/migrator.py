@@ -22,7 +22,7 @@ from bippop.tenants.naming import checked_identifier
 log = structlog.get_logger(__name__)
 
 # Tenants still provisioning are migrated by their provisioning job, not here.
-MIGRATABLE_STATUSES = ("active", "suspended", "failed")
+MIGRATABLE_STATUSES = ("active", "suspended", "failed", "deleting")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from bippop.tenants.context import TenantRef
 
 KINDS = ("commune", "epci", "departement")
 KIND_LABELS = {"commune": "Commune", "epci": "Intercommunalité (EPCI)", "departement": "Département"}
-STATUSES = ("pending", "provisioning", "active", "failed", "suspended")
+STATUSES = ("pending", "provisioning", "active", "failed", "suspended", "deleting")
 
 
 class Tenant(PlatformRecord):
@@ -35,6 +35,8 @@ class Tenant(PlatformRecord):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     provisioned_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
     suspended_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+    delete_after: Mapped[datetime.datetime | None] = mapped_column(default=None)
+    last_export_key: Mapped[str | None] = mapped_column(String(300), default=None)
 
     domains: Mapped[list[Domain]] = relationship(
         back_populates="tenant", cascade="all, delete-orphan", lazy="selectin"

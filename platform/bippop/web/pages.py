@@ -85,9 +85,10 @@ def render(
 async def render_unavailable(scope: Scope, receive: Receive, send: Send, tenant: TenantRef) -> None:
     """The calm notice a suspended or not-yet-ready portal shows instead of its pages."""
     request: Request = Request(scope, receive, send)
-    reason = "suspended" if tenant.status == "suspended" else "preparing"
+    reason = {"suspended": "suspended", "deleting": "closing"}.get(tenant.status, "preparing")
     response = render(request, "unavailable.html", {"reason": reason, "tenant": tenant}, status_code=503)
-    response.headers["Retry-After"] = "3600" if reason == "suspended" else "30"
+    if reason == "preparing":
+        response.headers["Retry-After"] = "30"
     await response.to_asgi_response(request.app, request)(scope, receive, send)
 
 
