@@ -10,7 +10,7 @@ from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXPlugin
 from redis.asyncio import Redis
 
-from bippop.config import Settings, get_settings
+from bippop.config import MAIN_CLUSTER, Settings, get_settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.deps import provide_db_session, provide_site
 from bippop.health import healthz, readyz
@@ -34,6 +34,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.engine = engine
         app.state.redis = redis
         app.state.session_factory = async_session_factory(engine)
+        # One pool per PostgreSQL cluster; a tenant's requests go to the cluster that holds it.
+        app.state.cluster_engines = {
+            name: engine if name == MAIN_CLUSTER else make_async_engine(settings, cluster=name)
+            for name in settings.cluster_urls()
+        }
+        app.state.cluster_sessions = {
+            name: async_session_factory(cluster) for name, cluster in app.state.cluster_engines.items()
+        }
         app.state.resolver = HostResolver(
             settings.base_domain, engine, AsyncHostCache(redis, settings.host_cache_seconds)
         )
@@ -41,7 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def shutdown(app: Litestar) -> None:
         await app.state.redis.aclose()
-        await app.state.engine.dispose()
+        for cluster in app.state.cluster_engines.values():
+            await cluster.dispose()
 
     static_routers = [
         create_static_files_router(

@@ -178,9 +178,16 @@ def tenants() -> None:
 @click.option("--code", "official_code", required=True, help="INSEE code (commune), SIREN (EPCI) or number.")
 @click.option("--domain", "domains", multiple=True, help="Custom domain served for this tenant (repeatable).")
 @click.option("--background", is_flag=True, help="Only record it; a worker provisions it.")
+@click.option("--cluster", default="main", show_default=True, help="PostgreSQL cluster to place it on.")
 @friendly_errors
 def tenants_create(
-    slug: str, name: str, kind: str, official_code: str, domains: tuple[str, ...], background: bool
+    slug: str,
+    name: str,
+    kind: str,
+    official_code: str,
+    domains: tuple[str, ...],
+    background: bool,
+    cluster: str,
 ) -> None:
     """Create tenant SLUG; its portal is https://SLUG.<base domain>.
 
@@ -189,7 +196,9 @@ def tenants_create(
     from bippop.runtime.operations import create_tenant
 
     settings = get_settings()
-    tenant = create_tenant(settings, slug, name, kind, official_code, domains, background=background)
+    tenant = create_tenant(
+        settings, slug, name, kind, official_code, domains, background=background, cluster=cluster
+    )
     console.print(f"Collectivité [bold]{tenant.slug}[/bold] créée, état : {tenant.status}.")
     console.print(f"Portail : http://{tenant.slug}.{settings.base_domain}")
 
@@ -201,9 +210,9 @@ def tenants_list() -> None:
     from bippop.runtime.operations import list_tenants
 
     rows = list_tenants(get_settings())
-    table = Table("slug", "nom", "type", "code", "état", "révision")
+    table = Table("slug", "nom", "type", "code", "état", "révision", "grappe")
     for t in rows:
-        table.add_row(t.slug, t.name, t.kind, t.official_code, t.status, t.revision or "—")
+        table.add_row(t.slug, t.name, t.kind, t.official_code, t.status, t.revision or "—", t.cluster)
     console.print(table)
     console.print(f"{len(rows)} collectivité(s).")
 
@@ -309,6 +318,19 @@ def tenants_purge() -> None:
         f"{len(purged)} collectivité(s) supprimée(s) définitivement"
         + (f" : {', '.join(purged)}." if purged else ".")
     )
+
+
+@tenants.command("move")
+@click.argument("slug")
+@click.option("--to", "target", required=True, help="Name of the PostgreSQL cluster (BIPPOP_CLUSTERS).")
+@friendly_errors
+def tenants_move(slug: str, target: str) -> None:
+    """Move a tenant's schema to another PostgreSQL cluster (export, restore, switch, remove).
+    Its portal shows "being prepared" for the duration; on failure nothing changes."""
+    from bippop.runtime.operations import move_tenant
+
+    key = move_tenant(get_settings(), slug, target)
+    console.print(f"« {slug} » est maintenant sur la grappe {target} (archive de sécurité : {key}).")
 
 
 @tenants.command("provision")

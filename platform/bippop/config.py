@@ -9,7 +9,9 @@ children through the same variables. Every variable is documented in
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from functools import lru_cache
@@ -19,6 +21,8 @@ from urllib.parse import urlsplit
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ENVIRONMENTS = ("development", "test", "production")
+MAIN_CLUSTER = "main"
+CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 
 
 class SettingsError(ValueError):
@@ -51,6 +55,7 @@ class Settings:
     env: str = "development"
     database_url: str | None = None
     database_admin_url: str | None = None
+    clusters: str | None = None
     redis_url: str | None = None
     broker_url: str | None = None
     storage_url: str | None = None
@@ -129,6 +134,7 @@ class Settings:
             "postgres",
         ):
             raise SettingsError("BIPPOP_DATABASE_ADMIN_URL doit être une URL postgresql://…")
+        self.cluster_urls()  # refuses a malformed BIPPOP_CLUSTERS at start-up
         if self.broker_url and urlsplit(self.broker_url).scheme not in (
             "amqp",
             "amqps",
@@ -152,6 +158,34 @@ class Settings:
     def effective_admin_url(self) -> str | None:
         """Migrations and provisioning (DDL) connect with this one; the app itself never does."""
         return self.database_admin_url or self.database_url
+
+    def cluster_urls(self) -> dict[str, tuple[str | None, str | None]]:
+        """Cluster name → (app URL, admin URL). ``main`` holds the platform schema; BIPPOP_CLUSTERS adds
+        others as JSON: ``{"eu-2": {"url": "postgresql://…", "admin_url": "postgresql://…"}}``."""
+        found: dict[str, tuple[str | None, str | None]] = {
+            MAIN_CLUSTER: (self.database_url, self.effective_admin_url)
+        }
+        if not self.clusters:
+            return found
+        try:
+            extra = json.loads(self.clusters)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"BIPPOP_CLUSTERS n'est pas du JSON valide ({exc.msg}).") from None
+        if not isinstance(extra, dict):
+            raise SettingsError(
+                'BIPPOP_CLUSTERS : un objet JSON {"nom": {"url": …, "admin_url": …}} est attendu.'
+            )
+        for name, spec in extra.items():
+            if not CLUSTER_NAME.fullmatch(str(name)) or name == MAIN_CLUSTER:
+                raise SettingsError(f"BIPPOP_CLUSTERS : nom de grappe « {name} » invalide ou réservé.")
+            if not isinstance(spec, dict) or not str(spec.get("url", "")).startswith(
+                ("postgresql", "postgres")
+            ):
+                raise SettingsError(
+                    f"BIPPOP_CLUSTERS : la grappe « {name} » doit avoir une url postgresql://…"
+                )
+            found[name] = (spec["url"], spec.get("admin_url") or spec["url"])
+        return found
 
     @property
     def effective_broker_url(self) -> str | None:

@@ -18,8 +18,10 @@ def provide_site(request: Request) -> Site:
 async def provide_db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session scoped to the request's tenant (or to nothing on platform hosts)."""
     site: Site | None = request.state.get("site")
-    factory = request.app.state.session_factory
-    async with factory(info={"tenant": site.tenant if site else None}) as session:
+    tenant = site.tenant if site else None
+    factories = request.app.state.cluster_sessions
+    factory = factories[tenant.cluster] if tenant is not None else request.app.state.session_factory
+    async with factory(info={"tenant": tenant}) as session:
         try:
             yield session
             await session.commit()

@@ -26,8 +26,9 @@ def healthz() -> dict[str, str]:
 
 
 async def _postgres(request: Request) -> None:
-    async with request.app.state.engine.connect() as connection:
-        await connection.execute(text("select 1"))
+    for engine in request.app.state.cluster_engines.values():
+        async with engine.connect() as connection:
+            await connection.execute(text("select 1"))
 
 
 async def _redis(request: Request) -> None:

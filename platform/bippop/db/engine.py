@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from bippop.config import Settings, SettingsError
+from bippop.config import MAIN_CLUSTER, Settings, SettingsError
 
 if TYPE_CHECKING:
     from bippop.tenants.context import TenantRef
@@ -32,8 +32,11 @@ def sqlalchemy_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def require_database_url(settings: Settings, *, admin: bool = False) -> str:
-    url = settings.effective_admin_url if admin else settings.database_url
+def require_database_url(settings: Settings, *, admin: bool = False, cluster: str = MAIN_CLUSTER) -> str:
+    urls = settings.cluster_urls()
+    if cluster not in urls:
+        raise SettingsError(f"Grappe PostgreSQL « {cluster} » inconnue : déclarez-la dans BIPPOP_CLUSTERS.")
+    url = urls[cluster][1 if admin else 0]
     if not url:
         raise SettingsError(
             "BIPPOP_DATABASE_URL n'est pas défini : lancez la plateforme avec `bippop run` "
@@ -42,12 +45,14 @@ def require_database_url(settings: Settings, *, admin: bool = False) -> str:
     return sqlalchemy_url(url)
 
 
-def make_engine(settings: Settings, *, pool_size: int | None = None, admin: bool = False) -> Engine:
+def make_engine(
+    settings: Settings, *, pool_size: int | None = None, admin: bool = False, cluster: str = MAIN_CLUSTER
+) -> Engine:
     """The app's engine (login role that reaches tenants only through their roles), or with
     ``admin`` the migrator's (owner of the schemas, allowed to create roles)."""
     size = pool_size or settings.db_pool_size
     return create_engine(
-        require_database_url(settings, admin=admin),
+        require_database_url(settings, admin=admin, cluster=cluster),
         pool_size=size,
         max_overflow=size,
         pool_pre_ping=True,
@@ -55,9 +60,9 @@ def make_engine(settings: Settings, *, pool_size: int | None = None, admin: bool
     )
 
 
-def make_async_engine(settings: Settings) -> AsyncEngine:
+def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncEngine:
     return create_async_engine(
-        require_database_url(settings),
+        require_database_url(settings, cluster=cluster),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,

@@ -20,9 +20,10 @@ from rich.progress import (
 )
 from sqlalchemy import text
 
-from bippop.config import Settings
+from bippop.config import MAIN_CLUSTER, Settings
 from bippop.db import chains
 from bippop.runtime.resources import PlatformResources, platform_resources, use_resources
+from bippop.tenants.errors import TenantError
 from bippop.tenants.migrator import MigrationReport, migrate_all
 
 if TYPE_CHECKING:
@@ -48,14 +49,20 @@ def migrate_platform(settings: Settings) -> None:
         connection.execute(text("select pg_advisory_xact_lock(25200, 1)"))
         chains.upgrade_platform(connection)
         grant_app_access(connection, app_login_role(settings))
+    # Other clusters hold tenant schemas only: their app role needs just the group membership.
+    resources = resources_for(settings)
+    for cluster in settings.cluster_urls():
+        if cluster != MAIN_CLUSTER:
+            with resources.admin_engine_for(cluster).begin() as connection:
+                grant_app_access(connection, app_login_role(settings, cluster), platform=False)
 
 
-def app_login_role(settings: Settings) -> str:
+def app_login_role(settings: Settings, cluster: str = "main") -> str:
     from sqlalchemy.engine import make_url
 
     from bippop.db.engine import require_database_url
 
-    return make_url(require_database_url(settings)).username or ""
+    return make_url(require_database_url(settings, cluster=cluster)).username or ""
 
 
 def migrate_everything(
@@ -64,8 +71,9 @@ def migrate_everything(
     migrate_platform(settings)
     engine = resources_for(settings).admin_engine
     workers = concurrency or settings.migrate_concurrency
+    clusters = resources_for(settings).admin_engine_for
     if not progress:
-        return migrate_all(engine, concurrency=workers)
+        return migrate_all(engine, concurrency=workers, cluster_engine=clusters)
     bar = Progress(
         TextColumn("Migration des collectivités"),
         BarColumn(),
@@ -88,6 +96,7 @@ def migrate_everything(
         report = migrate_all(
             engine,
             concurrency=workers,
+            cluster_engine=clusters,
             on_start=start,
             on_done=lambda _row, _error: bar.advance(task),
         )
@@ -123,6 +132,7 @@ def create_tenant(
     *,
     background: bool = False,
     branding: dict[str, Any] | None = None,
+    cluster: str = MAIN_CLUSTER,
 ) -> Tenant:
     from bippop.tenants.models import Tenant
     from bippop.tenants.provisioning import provision
@@ -132,7 +142,14 @@ def create_tenant(
     with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
         tenant = service.register(
-            slug=slug, name=name, kind=kind, official_code=official_code, domains=domains, branding=branding
+            slug=slug,
+            name=name,
+            kind=kind,
+            official_code=official_code,
+            domains=domains,
+            branding=branding,
+            cluster=cluster,
+            known_clusters=settings.cluster_urls().keys(),
         )
         tenant_id = tenant.id
     if background:
@@ -147,6 +164,7 @@ def create_tenant(
             tenant_id,
             base_domain=settings.base_domain,
             host_cache=resources.host_cache,
+            cluster_engine=resources.admin_engine_for,
         )
     with resources.admin_sessions()() as session:
         result = session.get(Tenant, tenant_id)
@@ -214,7 +232,9 @@ def export_tenant(settings: Settings, slug: str) -> tuple[str, dict[str, Any]]:
     resources = resources_for(settings)
     with resources.admin_sessions()() as session:
         tenant_id = TenantService(session, base_domain=settings.base_domain).require(slug).id
-    result = lifecycle.export_tenant(resources.admin_engine, storage_from_settings(settings), tenant_id)
+    result = lifecycle.export_tenant(
+        resources.admin_engine, storage_from_settings(settings), tenant_id, resources.admin_engine_for
+    )
     return result.key, result.manifest
 
 
@@ -238,7 +258,13 @@ def restore_tenant(settings: Settings, key: str, *, slug: str | None = None) -> 
         branding=origin["branding"],
     )
     resources = resources_for(settings)
-    lifecycle.load_into(resources.admin_engine, storage, tenant.id, key)
+    lifecycle.load_into(
+        resources.admin_engine,
+        storage,
+        tenant.id,
+        key,
+        schema_engine=resources.admin_engine_for(tenant.cluster),
+    )
     with resources.admin_sessions()() as session:
         restored = session.get(Tenant, tenant.id)
         assert restored is not None
@@ -275,6 +301,30 @@ def purge_deleted(settings: Settings) -> list[str]:
         storage_from_settings(settings),
         base_domain=settings.base_domain,
         redis=resources.redis,
+        cluster_engine=resources.admin_engine_for,
+    )
+
+
+def move_tenant(settings: Settings, slug: str, target: str) -> str:
+    from bippop.storage import storage_from_settings
+    from bippop.tenants import lifecycle
+    from bippop.tenants.services import TenantService
+
+    if target not in settings.cluster_urls():
+        raise TenantError(f"Grappe PostgreSQL « {target} » inconnue (BIPPOP_CLUSTERS).", field="cluster")
+    resources = resources_for(settings)
+    with resources.admin_sessions()() as session:
+        service = TenantService(session, base_domain=settings.base_domain)
+        tenant = service.require(slug)
+        tenant_id, hosts = tenant.id, service.hosts_of(tenant)
+    return lifecycle.move_tenant(
+        resources.admin_engine,
+        storage_from_settings(settings),
+        tenant_id,
+        target,
+        resources.admin_engine_for,
+        host_cache=resources.host_cache,
+        hosts=hosts,
     )
 
 
@@ -287,5 +337,9 @@ def reprovision(settings: Settings, slug: str) -> str:
         tenant = TenantService(session, base_domain=settings.base_domain).require(slug)
         tenant_id = tenant.id
     return provision(
-        resources.admin_engine, tenant_id, base_domain=settings.base_domain, host_cache=resources.host_cache
+        resources.admin_engine,
+        tenant_id,
+        base_domain=settings.base_domain,
+        host_cache=resources.host_cache,
+        cluster_engine=resources.admin_engine_for,
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from bippop.config import Settings, get_settings
+from bippop.config import MAIN_CLUSTER, Settings, get_settings
 from bippop.db.engine import make_engine, session_factory
 from bippop.tenants.context import TenantRef
 
@@ -27,6 +27,30 @@ if TYPE_CHECKING:
 class PlatformResources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._cluster_engines: dict[tuple[str, bool], Engine] = {}
+        self._lock = threading.Lock()
+
+    def engine_for(self, cluster: str) -> Engine:
+        """The app's engine on ``cluster`` (``main`` holds the platform schema)."""
+        return self.engine if cluster == MAIN_CLUSTER else self._other(cluster, admin=False)
+
+    def admin_engine_for(self, cluster: str) -> Engine:
+        """The migrator's engine on ``cluster``: DDL of the tenant schemas placed there."""
+        return self.admin_engine if cluster == MAIN_CLUSTER else self._other(cluster, admin=True)
+
+    def _other(self, cluster: str, *, admin: bool) -> Engine:
+        with self._lock:
+            key = (cluster, admin)
+            if key not in self._cluster_engines:
+                size = max(self.settings.migrate_concurrency, 4)
+                self._cluster_engines[key] = make_engine(
+                    self.settings, pool_size=size, admin=admin, cluster=cluster
+                )
+            return self._cluster_engines[key]
+
+    def tenant_session(self, tenant: TenantRef):  # type: ignore[no-untyped-def]
+        """A session scoped to ``tenant``, on the cluster that holds it: what tenant jobs use."""
+        return session_factory(self.engine_for(tenant.cluster))(info={"tenant": tenant})
 
     @cached_property
     def engine(self) -> Engine:
@@ -66,6 +90,9 @@ class PlatformResources:
             return tenant.ref() if tenant is not None else None
 
     def close(self) -> None:
+        for engine in self._cluster_engines.values():
+            engine.dispose()
+        self._cluster_engines.clear()
         if "admin_engine" in self.__dict__:
             self.admin_engine.dispose()
         if "engine" in self.__dict__:

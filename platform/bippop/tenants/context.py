@@ -23,6 +23,7 @@ class TenantRef:
     status: str
     theme: str = "base"
     branding: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cluster: str = "main"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -42,7 +42,7 @@ def ensure_role(connection: Connection, role: str) -> None:
     _grant_membership(connection, role, group)
 
 
-def grant_app_access(connection: Connection, app_role: str) -> None:
+def grant_app_access(connection: Connection, app_role: str, *, platform: bool = True) -> None:
     """What the application's login role may do: switch to tenant roles (through the group, without
     inheriting their rights: the login role is NOINHERIT) and read the tenant registry."""
     group = ensure_apps_group(connection)
@@ -50,6 +50,8 @@ def grant_app_access(connection: Connection, app_role: str) -> None:
     if app_role == current:
         return  # one role does everything (a development set-up): nothing to separate
     _grant_membership(connection, group, app_role)
+    if not platform:
+        return
     connection.execute(text(f"grant usage on schema platform to {quoted(app_role)}"))
     connection.execute(text(f"grant select on platform.tenants, platform.domains to {quoted(app_role)}"))
 

@@ -21,6 +21,7 @@ def provision_tenant(tenant_id: str) -> None:
         uuid.UUID(tenant_id),
         base_domain=resources.settings.base_domain,
         host_cache=resources.host_cache,
+        cluster_engine=resources.admin_engine_for,
     )
     refill_spare_pool.send()
 

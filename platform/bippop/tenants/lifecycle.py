@@ -18,6 +18,7 @@ import io
 import json
 import tarfile
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -26,7 +27,9 @@ from sqlalchemy import Connection, Engine, text
 from bippop import __version__
 from bippop.storage import Storage, tenant_prefix
 from bippop.tenants.cache import HostCache
+from bippop.tenants.ddl import ensure_role, ensure_schema
 from bippop.tenants.errors import TenantError
+from bippop.tenants.migrator import apply_to_schema
 from bippop.tenants.naming import checked_identifier, quoted
 
 log = structlog.get_logger(__name__)
@@ -34,6 +37,14 @@ log = structlog.get_logger(__name__)
 FORMAT = "bippop-tenant-export/1"
 EXPORTS_PREFIX = "exports"
 DEFAULT_GRACE = datetime.timedelta(days=30)
+
+
+ClusterEngines = Callable[[str], Engine]
+
+
+def _on(engine: Engine, cluster_engine: ClusterEngines | None, cluster: str) -> Engine:
+    """The engine of the cluster holding a schema: the platform's own unless told otherwise."""
+    return engine if cluster == "main" or cluster_engine is None else cluster_engine(cluster)
 
 
 def _now() -> datetime.datetime:
@@ -103,14 +114,18 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
-def export_tenant(engine: Engine, storage: Storage, tenant_id: uuid.UUID) -> ExportResult:
+def export_tenant(
+    engine: Engine, storage: Storage, tenant_id: uuid.UUID, cluster_engine: ClusterEngines | None = None
+) -> ExportResult:
     """Write one archive of the tenant's data and files; returns its storage key and manifest."""
+    with engine.connect() as connection:
+        tenant = _tenant(connection, tenant_id)
+    source = _on(engine, cluster_engine, tenant["cluster"])
     # One snapshot for every table: the export is consistent even while the portal is in use.
     with (
-        engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection,
+        source.connect().execution_options(isolation_level="REPEATABLE READ") as connection,
         connection.begin(),
     ):
-        tenant = _tenant(connection, tenant_id)
         _scope(connection, tenant["schema_name"], tenant["db_role"])
         tables = _snapshot(connection, tenant["schema_name"])
     prefix = tenant_prefix(tenant_id)
@@ -195,11 +210,21 @@ def read_archive(storage: Storage, key: str) -> tuple[dict[str, Any], dict[str, 
     return manifest, tables, files
 
 
-def load_into(engine: Engine, storage: Storage, tenant_id: uuid.UUID, key: str) -> dict[str, Any]:
-    """Replace the (freshly provisioned) tenant's data with the archive's, then verify it."""
+def load_into(
+    engine: Engine,
+    storage: Storage,
+    tenant_id: uuid.UUID,
+    key: str,
+    *,
+    schema_engine: Engine | None = None,
+    with_files: bool = True,
+) -> dict[str, Any]:
+    """Replace the (freshly provisioned) tenant's data with the archive's, then verify it.
+    ``schema_engine`` reaches the cluster that holds the schema (default: the platform's)."""
     manifest, tables, files = read_archive(storage, key)
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         tenant = _tenant(connection, tenant_id)
+    with (schema_engine or engine).begin() as connection:
         if manifest["revision"] != tenant["revision"]:
             raise TenantError(
                 f"L'archive a été faite à la révision {manifest['revision']} et la plateforme est à "
@@ -222,6 +247,8 @@ def load_into(engine: Engine, storage: Storage, tenant_id: uuid.UUID, key: str) 
             data, rows = restored[name]
             if rows != expected["rows"] or _sha256(data) != expected["sha256"]:
                 raise TenantError(f"Vérification échouée pour la table {name}.", field="archive")
+    if not with_files:
+        return manifest
     prefix = tenant_prefix(tenant_id)
     for name, data in files.items():
         storage.put(prefix + name, data)
@@ -282,7 +309,14 @@ def cancel_deletion(
         host_cache.invalidate(hosts)
 
 
-def purge_due(engine: Engine, storage: Storage, *, base_domain: str, redis: Any | None) -> list[str]:
+def purge_due(
+    engine: Engine,
+    storage: Storage,
+    *,
+    base_domain: str,
+    redis: Any | None,
+    cluster_engine: ClusterEngines | None = None,
+) -> list[str]:
     """Remove every tenant whose grace period is over; returns their slugs."""
     with engine.connect() as connection:
         due = (
@@ -292,19 +326,36 @@ def purge_due(engine: Engine, storage: Storage, *, base_domain: str, redis: Any 
             .scalars()
             .all()
         )
-    return [purge(engine, storage, tenant_id, base_domain=base_domain, redis=redis) for tenant_id in due]
+    return [
+        purge(engine, storage, tenant_id, base_domain=base_domain, redis=redis, cluster_engine=cluster_engine)
+        for tenant_id in due
+    ]
+
+
+def drop_schema_and_role(engine: Engine, schema: str, role: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(f"drop schema if exists {quoted(schema)} cascade"))
+        connection.execute(text(f"drop role if exists {quoted(role)}"))
 
 
 def purge(
-    engine: Engine, storage: Storage, tenant_id: uuid.UUID, *, base_domain: str, redis: Any | None
+    engine: Engine,
+    storage: Storage,
+    tenant_id: uuid.UUID,
+    *,
+    base_domain: str,
+    redis: Any | None,
+    cluster_engine: ClusterEngines | None = None,
 ) -> str:
-    """Drop schema and role, delete files, cache entries and the record. Idempotent."""
-    with engine.begin() as connection:
+    """Drop schema and role, delete files, cache entries and the record."""
+    with engine.connect() as connection:
         tenant = _tenant(connection, tenant_id)
-        if tenant["status"] != "deleting":
-            raise TenantError(f"« {tenant['slug']} » n'est pas en cours de suppression.", field="slug")
-        connection.execute(text(f"drop schema if exists {quoted(tenant['schema_name'])} cascade"))
-        connection.execute(text(f"drop role if exists {quoted(tenant['db_role'])}"))
+    if tenant["status"] != "deleting":
+        raise TenantError(f"« {tenant['slug']} » n'est pas en cours de suppression.", field="slug")
+    drop_schema_and_role(
+        _on(engine, cluster_engine, tenant["cluster"]), tenant["schema_name"], tenant["db_role"]
+    )
+    with engine.begin() as connection:
         connection.execute(text("delete from platform.tenants where id = :id"), {"id": tenant_id})
     storage.delete_prefix(tenant_prefix(tenant_id))
     if redis is not None:
@@ -321,7 +372,7 @@ def _tenant(connection: Connection, tenant_id: uuid.UUID) -> dict[str, Any]:
         connection.execute(
             text(
                 "select id, slug, name, kind, official_code, status, schema_name, db_role, revision, theme, "
-                "branding, last_export_key from platform.tenants where id = :id"
+                "branding, last_export_key, cluster from platform.tenants where id = :id"
             ),
             {"id": tenant_id},
         )
@@ -339,3 +390,69 @@ def _tenant(connection: Connection, tenant_id: uuid.UUID) -> dict[str, Any]:
         .all()
     )
     return {**row, "domains": list(domains)}
+
+
+def move_tenant(
+    engine: Engine,
+    storage: Storage,
+    tenant_id: uuid.UUID,
+    target_cluster: str,
+    cluster_engine: ClusterEngines,
+    *,
+    host_cache: HostCache | None = None,
+    hosts: list[str] | None = None,
+) -> str:
+    """Move a tenant's schema to another cluster: export → restore there → switch → remove the old copy.
+
+    The portal shows "being prepared" (and jobs wait) from the export to the switch; files stay where
+    they are, since storage is shared by every cluster. On failure the tenant stays where it was."""
+    with engine.begin() as connection:
+        tenant = _tenant(connection, tenant_id)
+        if tenant["cluster"] == target_cluster:
+            raise TenantError(
+                f"« {tenant['slug']} » est déjà sur la grappe {target_cluster}.", field="cluster"
+            )
+        if tenant["status"] != "active":
+            raise TenantError(
+                f"« {tenant['slug']} » n'est pas actif (état : {tenant['status']}).", field="slug"
+            )
+        connection.execute(
+            text("update platform.tenants set status = 'moving' where id = :id"), {"id": tenant_id}
+        )
+    _invalidate(host_cache, hosts)
+    source = _on(engine, cluster_engine, tenant["cluster"])
+    target = _on(engine, cluster_engine, target_cluster)
+    schema, role = tenant["schema_name"], tenant["db_role"]
+    try:
+        export = export_tenant(engine, storage, tenant_id, cluster_engine)
+        with target.begin() as connection:
+            ensure_role(connection, role)
+            ensure_schema(connection, schema, role)
+        with target.begin() as connection:
+            apply_to_schema(connection, schema)
+        load_into(engine, storage, tenant_id, export.key, schema_engine=target, with_files=False)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "update platform.tenants set cluster = :c, status = 'active', updated_at = now() where id = :id"
+                ),
+                {"c": target_cluster, "id": tenant_id},
+            )
+    except Exception:
+        log.error("tenant_move_failed", tenant=tenant["slug"], target=target_cluster)
+        drop_schema_and_role(target, schema, role)
+        with engine.begin() as connection:
+            connection.execute(
+                text("update platform.tenants set status = 'active' where id = :id"), {"id": tenant_id}
+            )
+        _invalidate(host_cache, hosts)
+        raise
+    _invalidate(host_cache, hosts)
+    drop_schema_and_role(source, schema, role)
+    log.info("tenant_moved", tenant=tenant["slug"], source=tenant["cluster"], target=target_cluster)
+    return export.key
+
+
+def _invalidate(host_cache: HostCache | None, hosts: list[str] | None) -> None:
+    if host_cache is not None and hosts:
+        host_cache.invalidate(hosts)

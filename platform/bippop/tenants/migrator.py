@@ -34,6 +34,7 @@ class TenantRow:
     slug: str
     schema: str
     revision: str | None
+    cluster: str = "main"
 
 
 @dataclasses.dataclass
@@ -52,10 +53,10 @@ def tenants_behind(connection: Connection, head: str) -> list[TenantRow]:
     """The one query a run with nothing to do costs."""
     rows = connection.execute(
         text(
-            "select 'tenant', id, slug, schema_name, revision from platform.tenants "
+            "select 'tenant', id, slug, schema_name, revision, cluster from platform.tenants "
             "where revision is distinct from :head and status = any(:statuses) "
-            "union all select 'spare', null, schema_name, schema_name, revision from platform.spare_schemas "
-            "where revision is distinct from :head order by 3"
+            "union all select 'spare', null, schema_name, schema_name, revision, 'main' "
+            "from platform.spare_schemas where revision is distinct from :head order by 3"
         ),
         {"head": head, "statuses": list(MIGRATABLE_STATUSES)},
     )
@@ -69,11 +70,9 @@ def schema_revision(connection: Connection) -> str | None:
     return connection.execute(text("select version_num from alembic_version")).scalar()
 
 
-def migrate_schema(connection: Connection, tenant_id: uuid.UUID, schema: str) -> str:
-    """Bring one tenant schema to head inside the caller's transaction; returns the head revision."""
+def apply_to_schema(connection: Connection, schema: str) -> str:
+    """Bring the schema to head inside the caller's transaction, from the revision it records itself."""
     head = chains.head("tenant")
-    # Locks the tenant's row: two migrators never work on one tenant at once.
-    connection.execute(text("select 1 from platform.tenants where id = :id for update"), {"id": tenant_id})
     connection.execute(
         text("select set_config('search_path', :schema, true)"), {"schema": checked_identifier(schema)}
     )
@@ -82,10 +81,33 @@ def migrate_schema(connection: Connection, tenant_id: uuid.UUID, schema: str) ->
         sql = chains.tenant_upgrade_sql(current)
         # Many statements, no parameters: psycopg sends them in one simple-protocol round trip.
         connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+    return head
+
+
+def record_revision(connection: Connection, tenant_id: uuid.UUID, head: str) -> None:
     connection.execute(
         text("update platform.tenants set revision = :head, updated_at = now() where id = :id"),
         {"head": head, "id": tenant_id},
     )
+
+
+def migrate_schema(connection: Connection, tenant_id: uuid.UUID, schema: str) -> str:
+    """A tenant on the platform's own cluster: schema change and record in one transaction."""
+    # Locks the tenant's row: two migrators never work on one tenant at once.
+    connection.execute(text("select 1 from platform.tenants where id = :id for update"), {"id": tenant_id})
+    head = apply_to_schema(connection, schema)
+    record_revision(connection, tenant_id, head)
+    return head
+
+
+def migrate_remote_schema(platform: Engine, cluster: Engine, tenant_id: uuid.UUID, schema: str) -> str:
+    """A tenant on another cluster: its schema changes in one transaction there, then the record here.
+    A crash between the two is repaired by the next run, which reads the schema's own revision."""
+    with platform.begin() as record:
+        record.execute(text("select 1 from platform.tenants where id = :id for update"), {"id": tenant_id})
+        with cluster.begin() as connection:
+            head = apply_to_schema(connection, schema)
+        record_revision(record, tenant_id, head)
     return head
 
 
@@ -113,6 +135,7 @@ def migrate_all(
     engine: Engine,
     *,
     concurrency: int,
+    cluster_engine: Callable[[str], Engine] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[TenantRow, str | None], None] | None = None,
 ) -> MigrationReport:
@@ -129,6 +152,9 @@ def migrate_all(
         return report
 
     def one(row: TenantRow) -> None:
+        if row.id is not None and row.cluster != "main" and cluster_engine is not None:
+            migrate_remote_schema(engine, cluster_engine(row.cluster), row.id, row.schema)
+            return
         with engine.begin() as connection:
             if row.id is None:
                 migrate_spare(connection, row.schema)

@@ -15,7 +15,7 @@ from bippop.tenants.context import TenantRef
 
 KINDS = ("commune", "epci", "departement")
 KIND_LABELS = {"commune": "Commune", "epci": "Intercommunalité (EPCI)", "departement": "Département"}
-STATUSES = ("pending", "provisioning", "active", "failed", "suspended", "deleting")
+STATUSES = ("pending", "provisioning", "active", "failed", "suspended", "deleting", "moving")
 
 
 class Tenant(PlatformRecord):
@@ -30,6 +30,7 @@ class Tenant(PlatformRecord):
     schema_name: Mapped[str] = mapped_column(String(63), unique=True)
     db_role: Mapped[str] = mapped_column(String(63), unique=True)
     revision: Mapped[str | None] = mapped_column(String(32), default=None)
+    cluster: Mapped[str] = mapped_column(String(30), default="main")
     theme: Mapped[str] = mapped_column(String(40), default="base")
     branding: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -53,6 +54,7 @@ class Tenant(PlatformRecord):
             status=self.status,
             theme=self.theme,
             branding=dict(self.branding or {}),
+            cluster=self.cluster,
         )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from bippop.db.engine import session_factory
 from bippop.tenants.cache import HostCache
 from bippop.tenants.ddl import ensure_role, ensure_schema
-from bippop.tenants.migrator import _describe, migrate_schema
+from bippop.tenants.migrator import _describe, migrate_remote_schema, migrate_schema
 from bippop.tenants.models import Tenant
 from bippop.tenants.pool import claim
 from bippop.tenants.services import TenantService
@@ -49,16 +49,23 @@ def provision(
     base_domain: str = "",
     host_cache: HostCache | None = None,
     use_pool: bool = True,
+    cluster_engine: Callable[[str], Engine] | None = None,
     after_step: Callable[[str], None] | None = None,
 ) -> str:
-    """Provision one tenant; returns its final status. Safe to run again at any point."""
+    """Provision one tenant; returns its final status. Safe to run again at any point.
+
+    ``engine`` reaches the platform schema (and the tenants on its cluster); ``cluster_engine(name)``
+    the migrator's engine of another cluster, for tenants placed there."""
     with engine.connect() as lock_connection:
         lock_connection.execute(
             text("select pg_advisory_lock(:a, hashtext(:b))"), {"a": PROVISION_LOCK, "b": str(tenant_id)}
         )
         try:
             return _provision_locked(
-                engine, tenant_id, after_step, TenantServiceArgs(base_domain, host_cache, use_pool)
+                engine,
+                tenant_id,
+                after_step,
+                TenantServiceArgs(base_domain, host_cache, use_pool, cluster_engine),
             )
         finally:
             lock_connection.execute(
@@ -73,6 +80,7 @@ class TenantServiceArgs:
     base_domain: str
     host_cache: HostCache | None
     use_pool: bool = True
+    cluster_engine: Callable[[str], Engine] | None = None
 
 
 def _provision_locked(
@@ -86,10 +94,12 @@ def _provision_locked(
         if tenant.status in ("active", "suspended"):
             return tenant.status
         tenant.status = "provisioning"
-        schema, role, slug = tenant.schema_name, tenant.db_role, tenant.slug
-    log.info("tenant_provisioning", tenant=slug)
+        schema, role, slug, cluster = tenant.schema_name, tenant.db_role, tenant.slug, tenant.cluster
+    local = cluster == "main" or args.cluster_engine is None
+    target = engine if local else args.cluster_engine(cluster)  # type: ignore[misc]
+    log.info("tenant_provisioning", tenant=slug, cluster=cluster)
     try:
-        if args.use_pool:
+        if args.use_pool and local:
             with engine.begin() as connection:
                 revision = claim(connection, schema, role)
                 if revision is not None:
@@ -104,12 +114,15 @@ def _provision_locked(
         steps: dict[str, Callable[[Connection], None]] = {
             "role": lambda c: ensure_role(c, role),
             "schema": lambda c: ensure_schema(c, schema, role),
-            "migrations": lambda c: _migrate(c, tenant_id, schema),
+            "migrations": lambda c: _migrate(c, tenant_id, schema) if local else None,
             "defaults": lambda c: _ensure_defaults(c, schema, role),
         }
         for name in STEPS:
-            with engine.begin() as connection:
-                steps[name](connection)
+            if name == "migrations" and not local:
+                migrate_remote_schema(engine, target, tenant_id, schema)
+            else:
+                with target.begin() as connection:
+                    steps[name](connection)
             if after_step:
                 after_step(name)
     except Exception as exc:

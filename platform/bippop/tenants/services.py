@@ -69,6 +69,8 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
         domains: Iterable[str] = (),
         branding: dict[str, Any] | None = None,
         theme: str = "base",
+        cluster: str = "main",
+        known_clusters: Iterable[str] = ("main",),
     ) -> Tenant:
         """Record a new tenant as ``pending``; provisioning is a separate, idempotent job."""
         try:
@@ -87,6 +89,8 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
             )
         if self.by_slug(slug) is not None:
             raise TenantError(f"L'identifiant « {slug} » est déjà pris.", field="slug")
+        if cluster not in set(known_clusters):
+            raise TenantError(f"Grappe PostgreSQL « {cluster} » inconnue (BIPPOP_CLUSTERS).", field="cluster")
         try:
             cleaned = clean_branding(branding or {})
         except BrandingError as exc:
@@ -103,6 +107,7 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
             db_role=naming.role_for(schema, database),
             theme=theme,
             branding=cleaned,
+            cluster=cluster,
         )
         self.repository.session.add(tenant)
         for hostname in domains:
