@@ -1,0 +1,148 @@
+"""Tenant creation with a tenant schema the size of the issue's reference: 25 tables, ~95 indexes.
+
+django-tenants 4.0.1 took 0.9 s to create such a tenant on this kind of machine (issue #3); goals:
+cold (no spare) no slower than that, warm (spare pool) p95 under 0.2 s.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from structlog.testing import capture_logs
+
+from bippop.config import Settings
+from bippop.db import chains
+from bippop.db.engine import sqlalchemy_url
+from bippop.runtime.operations import create_tenant, migrate_platform, resources_for
+from bippop.tenants import pool
+
+RUNS = 20
+DJANGO_TENANTS_SECONDS = 0.9
+
+
+def _write_wide_schema(folder: Path, down_revision: str) -> tuple[int, int]:
+    """22 more tables, 4 secondary indexes each: 25 tables and 3 + 22 * 5 = 113 indexes with the base ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = []
+    for i in range(22):
+        body.append(
+            f"""    op.create_table(
+        "wide_{i:02d}",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("person_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False, server_default="open"),
+        sa.Column("payload", sa.dialects.postgresql.JSONB(), nullable=False, server_default="{{}}"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index("ix_wide_{i:02d}_person", "wide_{i:02d}", ["person_id"])
+    op.create_index("ix_wide_{i:02d}_kind", "wide_{i:02d}", ["kind"])
+    op.create_index("ix_wide_{i:02d}_status", "wide_{i:02d}", ["status", "created_at"])
+    op.create_index("ix_wide_{i:02d}_created", "wide_{i:02d}", ["created_at"])
+"""
+        )
+    (folder / "benchwide_tables.py").write_text(
+        f'''"""Synthetic tables giving the tenant schema the size of the reference benchmark.
+
+Revision ID: benchwide
+Revises: {down_revision}
+"""
+
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+from alembic import op
+
+revision = "benchwide"
+down_revision = "{down_revision}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{"".join(body)}
+
+def downgrade() -> None:
+    pass
+'''
+    )
+    return 25, 3 + 22 * 5
+
+
+@pytest.fixture(scope="module")
+def wide_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    assert settings.database_admin_url
+    name = f"bippop_wide_{uuid.uuid4().hex[:8]}"
+    base = make_url(sqlalchemy_url(settings.database_admin_url))
+    admin = create_engine(
+        base.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'create database "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    wide = settings.replace(database_url=url, database_admin_url=url)
+    folder = tmp_path_factory.mktemp("wide") / "versions"
+    _write_wide_schema(folder, chains.head("tenant"))
+    chains.add_version_location("tenant", folder)
+    try:
+        migrate_platform(wide)
+        yield wide
+    finally:
+        chains._extra_versions["tenant"].clear()
+        chains.script_directory.cache_clear()
+        chains.tenant_upgrade_sql.cache_clear()
+        resources_for(settings)
+        with admin.connect() as connection:
+            connection.execute(text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+@pytest.mark.benchmark
+def test_creation_with_a_reference_size_schema(wide_settings: Settings) -> None:
+    engine = resources_for(wide_settings).admin_engine
+    run = uuid.uuid4().hex[:6]
+
+    def create(prefix: str, i: int) -> float:
+        started = time.perf_counter()
+        tenant = create_tenant(wide_settings, f"{prefix}-{run}-{i:02d}", f"Large {i}", "commune", "60159")
+        assert tenant.status == "active"
+        return time.perf_counter() - started
+
+    with capture_logs():
+        pool.drop_spares(engine)
+        cold = [create("wcold", i) for i in range(RUNS)]
+        refill_started = time.perf_counter()
+        pool.refill(engine, RUNS)
+        refill_seconds = time.perf_counter() - refill_started
+        warm = [create("wwarm", i) for i in range(RUNS)]
+    with engine.connect() as connection:
+        tables = connection.execute(
+            text("select count(*) from pg_tables where schemaname = :s"), {"s": f"t_wcold_{run}_00"}
+        ).scalar()
+        indexes = connection.execute(
+            text("select count(*) from pg_indexes where schemaname = :s"), {"s": f"t_wcold_{run}_00"}
+        ).scalar()
+    print(f"\n== Tenant creation, schema of {tables} tables and {indexes} indexes, {RUNS} runs each ==")
+    print(
+        f"  cold (no spare): median {statistics.median(cold) * 1000:7.1f} ms, p95 {_p95(cold) * 1000:7.1f} ms"
+    )
+    print(
+        f"  warm (spare)   : median {statistics.median(warm) * 1000:7.1f} ms, p95 {_p95(warm) * 1000:7.1f} ms"
+    )
+    print(
+        f"  django-tenants reference: {DJANGO_TENANTS_SECONDS * 1000:.0f} ms; refilling {RUNS} spares: {refill_seconds:.2f} s"
+    )
+    assert tables == 25
+    assert statistics.median(cold) < DJANGO_TENANTS_SECONDS
+    assert _p95(warm) < 0.2
