@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from bippop.config import Settings
@@ -66,3 +70,37 @@ def downgrade() -> None:
 '''
     )
     return SYNTHETIC_REVISION
+
+
+@contextlib.contextmanager
+def own_database(admin_url: str, app_url: str | None, label: str) -> Iterator[tuple[str, str]]:
+    """A database of its own on the same server, for tests and benchmarks whose tenants or chain must not
+    mix with the session's; yields (app URL, admin URL) and drops it with its cluster-wide roles after."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from bippop.db.engine import sqlalchemy_url
+
+    name = f"bippop_{label}_{uuid.uuid4().hex[:8]}"
+    admin = make_url(sqlalchemy_url(admin_url))
+    app = make_url(sqlalchemy_url(app_url)) if app_url else admin
+    server = create_engine(
+        admin.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    with server.connect() as connection:
+        connection.execute(text(f'create database "{name}"'))
+    try:
+        yield (
+            app.set(database=name).render_as_string(hide_password=False),
+            admin.set(database=name).render_as_string(hide_password=False),
+        )
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'drop database if exists "{name}" with (force)'))
+            prefix = "bp" + hashlib.sha256(name.encode()).hexdigest()[:6] + "_"
+            roles = connection.execute(
+                text("select rolname from pg_roles where starts_with(rolname, :p)"), {"p": prefix}
+            ).scalars()
+            for role in list(roles):
+                connection.execute(text(f'drop role "{role}"'))
+        server.dispose()

@@ -13,15 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from bippop.config import Settings
 from bippop.db import chains
-from bippop.db.engine import sqlalchemy_url
 from bippop.runtime.operations import create_tenant, migrate_platform, resources_for
 from bippop.tenants import pool
+from support import own_database
 
 RUNS = 20
 DJANGO_TENANTS_SECONDS = 0.9
@@ -78,29 +77,17 @@ def downgrade() -> None:
 @pytest.fixture(scope="module")
 def wide_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     assert settings.database_admin_url
-    name = f"bippop_wide_{uuid.uuid4().hex[:8]}"
-    base = make_url(sqlalchemy_url(settings.database_admin_url))
-    admin = create_engine(
-        base.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'create database "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    wide = settings.replace(database_url=url, database_admin_url=url)
     folder = tmp_path_factory.mktemp("wide") / "versions"
     _write_wide_schema(folder, chains.head("tenant"))
     chains.add_version_location("tenant", folder)
-    try:
-        migrate_platform(wide)
-        yield wide
-    finally:
-        chains._extra_versions["tenant"].clear()
-        chains.script_directory.cache_clear()
-        chains.tenant_upgrade_sql.cache_clear()
-        resources_for(settings)
-        with admin.connect() as connection:
-            connection.execute(text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
+    with own_database(settings.database_admin_url, settings.database_url, "wide") as (app, admin):
+        wide = settings.replace(database_url=app, database_admin_url=admin)
+        try:
+            migrate_platform(wide)
+            yield wide
+        finally:
+            chains.clear_version_locations("tenant")
+            resources_for(settings)
 
 
 def _p95(samples: list[float]) -> float:

@@ -9,46 +9,35 @@ from __future__ import annotations
 import os
 import statistics
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from structlog.testing import capture_logs
 
 from bippop.config import Settings
 from bippop.db import chains
-from bippop.db.engine import make_engine, sqlalchemy_url
+from bippop.db.engine import make_engine
 from bippop.runtime.operations import migrate_platform, resources_for
 from bippop.tenants.migrator import migrate_all
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
-from support import write_synthetic_change
+from support import own_database, write_synthetic_change
 
 TENANTS = int(os.environ.get("BIPPOP_BENCH_TENANTS", "1000"))
 
 
 @pytest.fixture(scope="module")
 def scale_settings(settings: Settings) -> Iterator[Settings]:
-    assert settings.database_url
-    name = f"bippop_scale_{uuid.uuid4().hex[:8]}"
-    base = make_url(sqlalchemy_url(settings.database_url))
-    admin = create_engine(
-        base.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'create database "{name}"'))
-    scaled = settings.replace(database_url=base.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield scaled
-    finally:
-        resources_for(settings)  # back to the session's resources before dropping
-        with admin.connect() as connection:
-            connection.execute(text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
+    assert settings.database_admin_url
+    with own_database(settings.database_admin_url, settings.database_url, "scale") as (app, admin):
+        try:
+            yield settings.replace(database_url=app, database_admin_url=admin)
+        finally:
+            resources_for(settings)  # back to the session's resources (closes this database's pools)
 
 
 def _fleet(settings: Settings, count: int) -> float:
@@ -99,7 +88,7 @@ def test_real_change_across_the_fleet(scale_settings: Settings, tmp_path: Path) 
     base_sql = chains.tenant_upgrade_sql(None)
 
     # Plain-SQL floor: the same change on as many schemas of the same shape, with no bookkeeping.
-    plain_engine = make_engine(scale_settings, pool_size=4)
+    plain_engine = make_engine(scale_settings, pool_size=4, admin=True)
     plain_a = _plain_schemas(plain_engine, TENANTS, base_sql, "plain")
     plain_b = _plain_schemas(plain_engine, TENANTS, base_sql, "plainb")
 
@@ -123,9 +112,7 @@ def test_real_change_across_the_fleet(scale_settings: Settings, tmp_path: Path) 
             noop.append(time.perf_counter() - t0)
             assert again.migrated == []
     finally:
-        chains._extra_versions["tenant"].clear()
-        chains.script_directory.cache_clear()
-        chains.tenant_upgrade_sql.cache_clear()
+        chains.clear_version_locations("tenant")
         plain_engine.dispose()
 
     print(f"\n== Real schema change across {TENANTS} tenants (new table + index + column with default) ==")

@@ -34,6 +34,13 @@ def add_version_location(chain: Chain, folder: Path) -> None:
     tenant_upgrade_sql.cache_clear()
 
 
+def clear_version_locations(chain: Chain) -> None:
+    """Back to the chain's own revisions only."""
+    _extra_versions[chain].clear()
+    script_directory.cache_clear()
+    tenant_upgrade_sql.cache_clear()
+
+
 @cache
 def script_directory(chain: Chain) -> ScriptDirectory:
     base = MIGRATIONS_DIR / chain
