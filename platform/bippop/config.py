@@ -78,7 +78,7 @@ class Settings:
     worker_processes: int = 1
     worker_threads: int = 4
     job_heartbeat_seconds: int = 30
-    host_cache_seconds: int = 300
+    host_cache_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
