@@ -56,6 +56,7 @@ def make_engine(
         pool_size=size,
         max_overflow=size,
         pool_pre_ping=True,
+        pool_recycle=3600,  # bounds the catalog cache a backend accumulates across tenant schemas
         connect_args={"connect_timeout": 5, "application_name": "bippop"},
     )
 
@@ -66,6 +67,7 @@ def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncE
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        pool_recycle=3600,  # bounds the catalog cache a backend accumulates across tenant schemas
         connect_args={"connect_timeout": 5, "application_name": "bippop-web"},
     )
 
