@@ -18,6 +18,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from bippop.config import Settings
+from bippop.tenants.resolution import plain_response
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -82,6 +83,10 @@ class RequestLogMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if "\x00" in scope.get("path", ""):
+            # A NUL byte is never a valid path, and file lookups choke on it.
+            await plain_response(send, 400, "Bad Request")
+            return
         started = time.perf_counter()
         request_id = request_id_from(scope)
         structlog.contextvars.clear_contextvars()

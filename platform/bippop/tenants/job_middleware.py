@@ -15,13 +15,21 @@ from typing import Any
 import dramatiq
 import structlog
 from dramatiq.broker import MessageProxy
-from dramatiq.middleware import Middleware, SkipMessage
+from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 
 from bippop.tenants.context import TenantRef, _current, current_tenant
 
 log = structlog.get_logger(__name__)
 
 TENANT_OPTION = "bippop_tenant_id"
+
+
+class CrossTenantMessage(MiddlewareError):
+    """Code running for one tenant tried to enqueue a job stamped with another tenant."""
+
+
+class TenantUnavailable(MiddlewareError):
+    """The message's tenant could not be loaded (database down): the job fails and is retried."""
 
 
 class TenantMiddleware(Middleware):
@@ -36,8 +44,13 @@ class TenantMiddleware(Middleware):
 
     def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int) -> None:
         tenant = current_tenant()
-        if tenant is not None and TENANT_OPTION not in message.options:
-            message.options[TENANT_OPTION] = str(tenant.id)
+        if tenant is None:
+            # Platform code (the scheduler fanning out, say) may address a tenant explicitly.
+            return
+        explicit = message.options.get(TENANT_OPTION)
+        if explicit is not None and explicit != str(tenant.id):
+            raise CrossTenantMessage("a tenant's code cannot enqueue a job for another tenant")
+        message.options[TENANT_OPTION] = str(tenant.id)
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         raw = message.options.get(TENANT_OPTION)
@@ -46,8 +59,17 @@ class TenantMiddleware(Middleware):
         structlog.contextvars.bind_contextvars(job=message.actor_name, message_id=message.message_id)
         if raw is None:
             return
+        try:
+            tenant_id = uuid.UUID(str(raw))
+        except ValueError:
+            log.error("job_skipped_malformed_tenant")
+            raise SkipMessage() from None
         loader = self.loader or _default_loader()
-        tenant = loader(uuid.UUID(raw))
+        try:
+            tenant = loader(tenant_id)
+        except Exception as exc:
+            # Fail closed and let the Retries middleware try again later: never run without the tenant.
+            raise TenantUnavailable(f"tenant {tenant_id} could not be loaded: {type(exc).__name__}") from exc
         if tenant is None or tenant.status != "active":
             log.warning("job_skipped_inactive_tenant", tenant_id=raw)
             raise SkipMessage()

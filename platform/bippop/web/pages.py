@@ -85,7 +85,9 @@ def render(
 async def render_unavailable(scope: Scope, receive: Receive, send: Send, tenant: TenantRef) -> None:
     """The calm notice a suspended or not-yet-ready portal shows instead of its pages."""
     request: Request = Request(scope, receive, send)
-    reason = {"suspended": "suspended", "deleting": "closing"}.get(tenant.status, "preparing")  # moving: preparing
+    reason = {"suspended": "suspended", "deleting": "closing"}.get(
+        tenant.status, "preparing"
+    )  # moving: preparing
     response = render(request, "unavailable.html", {"reason": reason, "tenant": tenant}, status_code=503)
     if reason == "preparing":
         response.headers["Retry-After"] = "30"
