@@ -16,28 +16,14 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
 
     configure_broker(build_broker(settings))
     scheduler = BlockingScheduler(timezone="Europe/Paris")
-    scheduler.add_job(
-        tenant_jobs.resume_stalled_provisioning.send,
-        "interval",
-        minutes=1,
-        id="resume_stalled_provisioning",
-        coalesce=True,
-        max_instances=1,
+    periodic = (
+        (tenant_jobs.resume_stalled_provisioning, {"minutes": 1}),
+        (tenant_jobs.refill_spare_pool, {"minutes": 1}),
+        (tenant_jobs.purge_deleted_tenants, {"hours": 1}),
     )
-    scheduler.add_job(
-        tenant_jobs.refill_spare_pool.send,
-        "interval",
-        minutes=1,
-        id="refill_spare_pool",
-        coalesce=True,
-        max_instances=1,
-    )
-    scheduler.add_job(
-        tenant_jobs.purge_deleted_tenants.send,
-        "interval",
-        hours=1,
-        id="purge_deleted_tenants",
-        coalesce=True,
-        max_instances=1,
-    )
+    for actor, every in periodic:
+        # coalesce + one instance: a scheduler that was down does not fire a burst of catch-up runs.
+        scheduler.add_job(
+            actor.send, "interval", id=actor.actor_name, coalesce=True, max_instances=1, **every
+        )
     return scheduler

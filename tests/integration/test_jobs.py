@@ -110,3 +110,13 @@ def test_provisioning_runs_as_a_job(worker: dramatiq.Broker, settings: Settings)
     assert show_tenant(settings, "par-job")["état"] == "active"
     with resources_for(settings).admin_engine.connect() as connection:
         assert connection.execute(text("select to_regclass('t_par_job.people')")).scalar() is not None
+
+
+def test_scheduler_enqueues_each_periodic_job_once(settings: Settings) -> None:
+    from bippop.scheduler import build_scheduler
+
+    scheduler = build_scheduler(settings)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"resume_stalled_provisioning", "refill_spare_pool", "purge_deleted_tenants"}
+    assert jobs["purge_deleted_tenants"].trigger.interval.total_seconds() == 3600
+    assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

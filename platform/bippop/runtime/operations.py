@@ -271,17 +271,23 @@ def restore_tenant(settings: Settings, key: str, *, slug: str | None = None) -> 
         return restored
 
 
+def _id_and_hosts(settings: Settings, slug: str) -> tuple[Any, list[str]]:
+    """A tenant's id and every host name it answers on (to drop from the host cache)."""
+    from bippop.tenants.services import TenantService
+
+    with resources_for(settings).admin_sessions()() as session:
+        service = TenantService(session, base_domain=settings.base_domain)
+        tenant = service.require(slug)
+        return tenant.id, service.hosts_of(tenant)
+
+
 def delete_tenant(settings: Settings, slug: str, *, grace_days: int) -> Any:
     import datetime
 
     from bippop.tenants import lifecycle
-    from bippop.tenants.services import TenantService
 
     resources = resources_for(settings)
-    with resources.admin_sessions()() as session:
-        service = TenantService(session, base_domain=settings.base_domain)
-        tenant = service.require(slug)
-        tenant_id, hosts = tenant.id, service.hosts_of(tenant)
+    tenant_id, hosts = _id_and_hosts(settings, slug)
     return lifecycle.schedule_deletion(
         resources.admin_engine,
         tenant_id,
@@ -308,15 +314,11 @@ def purge_deleted(settings: Settings) -> list[str]:
 def move_tenant(settings: Settings, slug: str, target: str) -> str:
     from bippop.storage import storage_from_settings
     from bippop.tenants import lifecycle
-    from bippop.tenants.services import TenantService
 
     if target not in settings.cluster_urls():
         raise TenantError(f"Grappe PostgreSQL « {target} » inconnue (BIPPOP_CLUSTERS).", field="cluster")
     resources = resources_for(settings)
-    with resources.admin_sessions()() as session:
-        service = TenantService(session, base_domain=settings.base_domain)
-        tenant = service.require(slug)
-        tenant_id, hosts = tenant.id, service.hosts_of(tenant)
+    tenant_id, hosts = _id_and_hosts(settings, slug)
     return lifecycle.move_tenant(
         resources.admin_engine,
         storage_from_settings(settings),
