@@ -20,6 +20,7 @@ from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
 from bippop.web.errors import http_error_page, unexpected_error_page
 from bippop.web.pages import PagesController
+from bippop.web.security import SecurityHeadersMiddleware
 from bippop.web.templates import ThemeEngines
 
 
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "site": Provide(provide_site, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
         },
-        middleware=[RequestLogMiddleware(), HostResolutionMiddleware()],
+        middleware=[SecurityHeadersMiddleware(settings), RequestLogMiddleware(), HostResolutionMiddleware()],
         plugins=[HTMXPlugin()],
         on_startup=[startup],
         on_shutdown=[shutdown],
