@@ -6,13 +6,14 @@ cold (no spare) no slower than that, warm (spare pool) p95 under 0.2 s.
 
 from __future__ import annotations
 
+import functools
 import statistics
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from reporting import p95, timed
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
@@ -90,29 +91,20 @@ def wide_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
             resources_for(settings)
 
 
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 @pytest.mark.benchmark
 def test_creation_with_a_reference_size_schema(wide_settings: Settings) -> None:
     engine = resources_for(wide_settings).admin_engine
     run = uuid.uuid4().hex[:6]
 
-    def create(prefix: str, i: int) -> float:
-        started = time.perf_counter()
+    def create(prefix: str, i: int) -> None:
         tenant = create_tenant(wide_settings, f"{prefix}-{run}-{i:02d}", f"Large {i}", "commune", "60159")
         assert tenant.status == "active"
-        return time.perf_counter() - started
 
     with capture_logs():
         pool.drop_spares(engine)
-        cold = [create("wcold", i) for i in range(RUNS)]
-        refill_started = time.perf_counter()
-        pool.refill(engine, RUNS)
-        refill_seconds = time.perf_counter() - refill_started
-        warm = [create("wwarm", i) for i in range(RUNS)]
+        cold = [timed(functools.partial(create, "wcold", i)) for i in range(RUNS)]
+        refill_seconds = timed(lambda: pool.refill(engine, RUNS))
+        warm = [timed(functools.partial(create, "wwarm", i)) for i in range(RUNS)]
     with engine.connect() as connection:
         tables = connection.execute(
             text("select count(*) from pg_tables where schemaname = :s"), {"s": f"t_wcold_{run}_00"}
@@ -122,14 +114,14 @@ def test_creation_with_a_reference_size_schema(wide_settings: Settings) -> None:
         ).scalar()
     print(f"\n== Tenant creation, schema of {tables} tables and {indexes} indexes, {RUNS} runs each ==")
     print(
-        f"  cold (no spare): median {statistics.median(cold) * 1000:7.1f} ms, p95 {_p95(cold) * 1000:7.1f} ms"
+        f"  cold (no spare): median {statistics.median(cold) * 1000:7.1f} ms, p95 {p95(cold) * 1000:7.1f} ms"
     )
     print(
-        f"  warm (spare)   : median {statistics.median(warm) * 1000:7.1f} ms, p95 {_p95(warm) * 1000:7.1f} ms"
+        f"  warm (spare)   : median {statistics.median(warm) * 1000:7.1f} ms, p95 {p95(warm) * 1000:7.1f} ms"
     )
     print(
         f"  django-tenants reference: {DJANGO_TENANTS_SECONDS * 1000:.0f} ms; refilling {RUNS} spares: {refill_seconds:.2f} s"
     )
     assert tables == 25
     assert statistics.median(cold) < DJANGO_TENANTS_SECONDS
-    assert _p95(warm) < 0.2
+    assert p95(warm) < 0.2

