@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from argon2 import PasswordHasher
 from sqlalchemy import Engine, func, select
 
 from bippop.accounts.models import Person
+from bippop.accounts.passwords import hash_password
 from bippop.db.engine import session_factory
 from bippop.tenants.cache import HostCache
 from bippop.tenants.provisioning import provision
@@ -57,7 +57,6 @@ def seed_demo(engine: Engine, *, base_domain: str, host_cache: HostCache | None)
             created = True
         tenant_id, ref = tenant.id, tenant.ref()
     provision(engine, tenant_id, base_domain=base_domain, host_cache=host_cache)
-    hasher = PasswordHasher()
     with Session(info={"tenant": ref}) as session, session.begin():
         for person in DEMO_PEOPLE:
             exists = session.scalar(
@@ -69,7 +68,7 @@ def seed_demo(engine: Engine, *, base_domain: str, host_cache: HostCache | None)
                         id=uuid.uuid4(),
                         display_name=person.display_name,
                         email=person.email,
-                        password_hash=hasher.hash(DEMO_PASSWORD),
+                        password_hash=hash_password(DEMO_PASSWORD),
                         roles=list(person.roles),
                     )
                 )
