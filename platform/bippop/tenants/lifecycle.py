@@ -361,7 +361,8 @@ def purge(
     if redis is not None:
         hosts = [f"{tenant['slug']}.{base_domain}", *tenant["domains"]]
         redis.delete(*(f"bippop:host:{h}" for h in hosts))
-        for key in redis.scan_iter(match=f"bippop:t:{tenant_id}:*", count=1000):
+        # Tenant cache keys (bippop:t:<id>:…) and any other key naming the tenant (rate-limit counters).
+        for key in redis.scan_iter(match=f"*{tenant_id}*", count=1000):
             redis.delete(key)
     log.info("tenant_purged", tenant=tenant["slug"])
     return str(tenant["slug"])
