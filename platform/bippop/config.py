@@ -79,6 +79,7 @@ class Settings:
     worker_threads: int = 4
     job_heartbeat_seconds: int = 30
     host_cache_seconds: int = 3600
+    audit_retention_days: int = 365
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

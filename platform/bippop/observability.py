@@ -6,11 +6,13 @@ path or query string, which may carry a name or an e-mail address.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 
 import structlog
 from litestar.enums import ScopeType
@@ -24,6 +26,21 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 access_log = structlog.get_logger("bippop.request")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the audit log records of the request an action came from."""
+
+    request_id: str
+    address: str | None
+
+
+_request: ContextVar[RequestInfo | None] = ContextVar("bippop_request", default=None)
+
+
+def current_request() -> RequestInfo | None:
+    return _request.get()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -92,6 +109,8 @@ class RequestLogMiddleware(ASGIMiddleware):
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope["state"]["request_id"] = request_id
+        client = scope.get("client")
+        token = _request.set(RequestInfo(request_id, client[0] if client else None))
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -115,3 +134,4 @@ class RequestLogMiddleware(ASGIMiddleware):
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
             structlog.contextvars.clear_contextvars()
+            _request.reset(token)

@@ -20,6 +20,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         (tenant_jobs.resume_stalled_provisioning, {"minutes": 1}),
         (tenant_jobs.refill_spare_pool, {"minutes": 1}),
         (tenant_jobs.purge_deleted_tenants, {"hours": 1}),
+        (tenant_jobs.purge_audit_events, {"hours": 24}),
     )
     for actor, every in periodic:
         # coalesce + one instance: a scheduler that was down does not fire a burst of catch-up runs.

@@ -117,6 +117,11 @@ def test_scheduler_enqueues_each_periodic_job_once(settings: Settings) -> None:
 
     scheduler = build_scheduler(settings)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"resume_stalled_provisioning", "refill_spare_pool", "purge_deleted_tenants"}
+    assert set(jobs) == {
+        "resume_stalled_provisioning",
+        "refill_spare_pool",
+        "purge_deleted_tenants",
+        "purge_audit_events",
+    }
     assert jobs["purge_deleted_tenants"].trigger.interval.total_seconds() == 3600
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

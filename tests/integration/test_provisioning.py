@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from bippop.config import Settings
+from bippop.db import chains
 from bippop.runtime.operations import create_tenant, resources_for, show_tenant
 from bippop.tenants.models import Tenant
 from bippop.tenants.provisioning import STEPS, provision
@@ -33,10 +34,10 @@ def test_provisioning_creates_schema_role_tables_and_defaults(settings: Settings
     tenant = _register(settings, "gamma")
     assert tenant.status == "pending"
     assert provision(resources_for(settings).admin_engine, tenant.id) == "active"
-    assert _tables(settings, "t_gamma") == {"alembic_version", "settings", "people"}
+    assert _tables(settings, "t_gamma") == {"alembic_version", "settings", "people", "audit_events"}
     info = show_tenant(settings, "gamma")
     assert info["état"] == "active"
-    assert info["révision"] == "t0001"
+    assert info["révision"] == chains.head("tenant")
     with resources_for(settings).admin_engine.connect() as connection:
         role_ok = connection.execute(
             text("select has_schema_privilege(:r, 't_gamma', 'USAGE')"), {"r": tenant.db_role}
@@ -49,7 +50,7 @@ def test_provisioning_twice_changes_nothing(settings: Settings) -> None:
     engine = resources_for(settings).admin_engine
     assert provision(engine, tenant.id) == "active"
     assert provision(engine, tenant.id) == "active"
-    assert _tables(settings, "t_delta") == {"alembic_version", "settings", "people"}
+    assert _tables(settings, "t_delta") == {"alembic_version", "settings", "people", "audit_events"}
 
 
 @pytest.mark.parametrize("crash_after", STEPS[:-1])
@@ -71,7 +72,12 @@ def test_a_crash_mid_way_is_recorded_and_a_retry_completes_it(settings: Settings
     info = show_tenant(settings, slug)
     assert info["état"] == "active"
     assert info["dernière erreur"] == "—"
-    assert _tables(settings, "t_" + slug.replace("-", "_")) == {"alembic_version", "settings", "people"}
+    assert _tables(settings, "t_" + slug.replace("-", "_")) == {
+        "alembic_version",
+        "settings",
+        "people",
+        "audit_events",
+    }
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,27 @@ def purge_deleted_tenants() -> None:
     purge_deleted(platform_resources().settings)
 
 
+@dramatiq.actor(queue_name="platform", max_retries=3)
+def purge_audit_events() -> None:
+    """Daily: drop each tenant's audit events older than BIPPOP_AUDIT_RETENTION_DAYS (as the owner:
+    the log is append-only for the application)."""
+    from sqlalchemy import text
+
+    from bippop.accounts.audit import purge_older_than
+    from bippop.db.engine import session_factory
+    from bippop.runtime.resources import platform_resources
+
+    resources = platform_resources()
+    with resources.admin_engine.connect() as connection:
+        rows = connection.execute(
+            text("select schema_name, cluster from platform.tenants where status in ('active', 'suspended')")
+        ).all()
+    for schema, cluster in rows:
+        with session_factory(resources.admin_engine_for(cluster))() as session, session.begin():
+            session.execute(text("select set_config('search_path', :s, true)"), {"s": schema})
+            purge_older_than(session, resources.settings.audit_retention_days)
+
+
 @dramatiq.actor(queue_name="platform", max_retries=0)
 def resume_stalled_provisioning() -> None:
     """Periodic: re-enqueue tenants left pending (their job was lost) for more than two minutes."""

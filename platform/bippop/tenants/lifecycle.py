@@ -158,6 +158,15 @@ def export_tenant(
     stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
     key = f"{EXPORTS_PREFIX}/{tenant_id}/{stamp}.tar.gz"
     storage.put(key, archive.getvalue(), content_type="application/gzip")
+    with source.begin() as connection:
+        _scope(connection, tenant["schema_name"], tenant["db_role"])
+        connection.execute(
+            text(
+                "insert into audit_events (id, action, details) "
+                "values (:id, 'tenant.exported', jsonb_build_object('archive', cast(:key as text)))"
+            ),
+            {"id": uuid.uuid4(), "key": key},
+        )
     with engine.begin() as connection:
         connection.execute(
             text("update platform.tenants set last_export_key = :k, updated_at = now() where id = :id"),
