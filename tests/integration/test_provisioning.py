@@ -11,7 +11,7 @@ from bippop.runtime.operations import create_tenant, resources_for, show_tenant
 from bippop.tenants.models import Tenant
 from bippop.tenants.provisioning import STEPS, provision
 from bippop.tenants.services import TenantError, TenantService
-from support import BASE_DOMAIN
+from support import BASE_DOMAIN, tenant_tables
 
 
 def _register(settings: Settings, slug: str) -> Tenant:
@@ -34,7 +34,7 @@ def test_provisioning_creates_schema_role_tables_and_defaults(settings: Settings
     tenant = _register(settings, "gamma")
     assert tenant.status == "pending"
     assert provision(resources_for(settings).admin_engine, tenant.id) == "active"
-    assert _tables(settings, "t_gamma") == {"alembic_version", "settings", "people", "audit_events"}
+    assert _tables(settings, "t_gamma") == tenant_tables()
     info = show_tenant(settings, "gamma")
     assert info["état"] == "active"
     assert info["révision"] == chains.head("tenant")
@@ -50,7 +50,7 @@ def test_provisioning_twice_changes_nothing(settings: Settings) -> None:
     engine = resources_for(settings).admin_engine
     assert provision(engine, tenant.id) == "active"
     assert provision(engine, tenant.id) == "active"
-    assert _tables(settings, "t_delta") == {"alembic_version", "settings", "people", "audit_events"}
+    assert _tables(settings, "t_delta") == tenant_tables()
 
 
 @pytest.mark.parametrize("crash_after", STEPS[:-1])
@@ -72,12 +72,7 @@ def test_a_crash_mid_way_is_recorded_and_a_retry_completes_it(settings: Settings
     info = show_tenant(settings, slug)
     assert info["état"] == "active"
     assert info["dernière erreur"] == "—"
-    assert _tables(settings, "t_" + slug.replace("-", "_")) == {
-        "alembic_version",
-        "settings",
-        "people",
-        "audit_events",
-    }
+    assert _tables(settings, "t_" + slug.replace("-", "_")) == tenant_tables()
 
 
 @pytest.mark.parametrize(

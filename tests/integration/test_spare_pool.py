@@ -14,7 +14,7 @@ from bippop.runtime.operations import create_tenant, migrate_everything, resourc
 from bippop.tenants import pool
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
-from support import BASE_DOMAIN
+from support import BASE_DOMAIN, tenant_tables
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_creating_a_tenant_claims_a_spare(settings: Settings, empty_pool: None) 
     assert tenant.status == "active"
     assert tenant.revision == chains.head("tenant")
     assert _spare_count(settings) == 1
-    assert _tables(settings, "t_pool_one") == {"alembic_version", "settings", "people", "audit_events"}
+    assert _tables(settings, "t_pool_one") == tenant_tables()
     with engine.connect() as connection:
         assert connection.execute(text("select to_regnamespace(:s)"), {"s": spare_schema}).scalar() is None
         assert not connection.execute(
@@ -72,7 +72,7 @@ def test_creating_a_tenant_claims_a_spare(settings: Settings, empty_pool: None) 
 def test_empty_pool_falls_back_to_full_provisioning(settings: Settings, empty_pool: None) -> None:
     tenant = create_tenant(settings, "pool-cold", "Pool Cold", "commune", "04005")
     assert tenant.status == "active"
-    assert _tables(settings, "t_pool_cold") == {"alembic_version", "settings", "people", "audit_events"}
+    assert _tables(settings, "t_pool_cold") == tenant_tables()
 
 
 def test_concurrent_sign_ups_never_share_a_spare(settings: Settings, empty_pool: None) -> None:
@@ -104,7 +104,7 @@ def test_concurrent_sign_ups_never_share_a_spare(settings: Settings, empty_pool:
     assert _spare_count(settings) == 0  # three claimed, two built from nothing
     for i in range(5):
         assert show_tenant(settings, f"rush-{i}")["état"] == "active"
-        assert _tables(settings, f"t_rush_{i}") == {"alembic_version", "settings", "people", "audit_events"}
+        assert _tables(settings, f"t_rush_{i}") == tenant_tables()
 
 
 def test_spares_behind_head_are_migrated_with_the_tenants(settings: Settings, empty_pool: None) -> None:

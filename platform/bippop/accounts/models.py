@@ -1,10 +1,12 @@
-"""Tenant tables about people. Authentication itself arrives with the accounts issue."""
+"""Tenant tables about people: identity, roles, password hash, second factor."""
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +23,19 @@ class Person(TenantRecord):
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(30)), default=list)
     locale: Mapped[str] = mapped_column(String(5), default="fr")
+    # The TOTP secret, encrypted with a key derived from BIPPOP_SECRET_KEY (accounts/mfa.py).
+    totp_secret: Mapped[str | None] = mapped_column(Text, default=None)
+    totp_confirmed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class RecoveryCode(TenantBase):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Setting(TenantBase):
