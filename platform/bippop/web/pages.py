@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
 from litestar_htmx import HTMXRequest
@@ -91,7 +93,7 @@ async def render_unavailable(scope: Scope, receive: Receive, send: Send, tenant:
     response = render(request, "unavailable.html", {"reason": reason, "tenant": tenant}, status_code=503)
     if reason == "preparing":
         response.headers["Retry-After"] = "30"
-    await response.to_asgi_response(request.app, request)(scope, receive, send)
+    await response.to_asgi_response(None, request)(scope, receive, send)
 
 
 async def tenant_default_locale(session: AsyncSession) -> str:
@@ -111,7 +113,9 @@ def _safe_next(target: str | None) -> str:
 
 class PagesController(Controller):
     @get("/", opt={"sites": ALL_SITES}, name="home")
-    async def home(self, request: HTMXRequest, site: Site, db_session: AsyncSession) -> Response[str]:
+    async def home(
+        self, request: HTMXRequest, site: NamedDependency[Site], db_session: NamedDependency[AsyncSession]
+    ) -> Response[str]:
         if site.kind == "public":
             return render(request, "public_home.html", {})
         if site.kind == "coop":
@@ -123,17 +127,19 @@ class PagesController(Controller):
         return render(request, "home.html", {"volunteers": volunteers or 0}, default_locale=locale)
 
     @get("/contact", name="contact")
-    async def contact(self, request: HTMXRequest, db_session: AsyncSession) -> Response[str]:
+    async def contact(self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]) -> Response[str]:
         locale = await tenant_default_locale(db_session)
         return render(request, "contact.html", {}, fragment="contact", default_locale=locale)
 
     @get("/{path:path}", opt={"sites": ALL_SITES}, name="not-found", include_in_schema=False)
-    async def not_found(self, path: str) -> None:
+    async def not_found(self, path: FromPath[str]) -> None:
         """Any other path, once the host is resolved: the calm, themed 404 page."""
         raise NotFoundException()
 
     @get("/langue", opt={"sites": ALL_SITES}, name="language")
-    async def language(self, request: Request, lang: str = "fr", next_url: str | None = None) -> Redirect:
+    async def language(
+        self, request: Request, lang: FromQuery[str] = "fr", next_url: FromQuery[str | None] = None
+    ) -> Redirect:
         """Switch language without JavaScript; the choice is remembered in a cookie."""
         target = _safe_next(next_url)
         response = Redirect(target, status_code=303)
