@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 
 from bippop import __version__
 from bippop.storage import Storage, tenant_prefix
-from bippop.tenants.cache import HostCache
+from bippop.tenants.cache import HostCache, host_key
 from bippop.tenants.ddl import ensure_role, ensure_schema
 from bippop.tenants.errors import TenantError
 from bippop.tenants.migrator import apply_to_schema
@@ -292,30 +292,8 @@ def schedule_deletion(
             ),
             {"d": due, "id": tenant_id},
         )
-    if host_cache is not None and hosts:
-        host_cache.invalidate(hosts)
+    _invalidate(host_cache, hosts)
     return due
-
-
-def cancel_deletion(
-    engine: Engine,
-    tenant_id: uuid.UUID,
-    *,
-    host_cache: HostCache | None = None,
-    hosts: list[str] | None = None,
-) -> None:
-    with engine.begin() as connection:
-        updated = connection.execute(
-            text(
-                "update platform.tenants set status = 'active', delete_after = null, updated_at = now() "
-                "where id = :id and status = 'deleting'"
-            ),
-            {"id": tenant_id},
-        ).rowcount
-    if not updated:
-        raise TenantError("Cette collectivité n'est pas en cours de suppression.", field="slug")
-    if host_cache is not None and hosts:
-        host_cache.invalidate(hosts)
 
 
 def purge_due(
@@ -369,7 +347,7 @@ def purge(
     storage.delete_prefix(tenant_prefix(tenant_id))
     if redis is not None:
         hosts = [f"{tenant['slug']}.{base_domain}", *tenant["domains"]]
-        redis.delete(*(f"bippop:host:{h}" for h in hosts))
+        redis.delete(*(host_key(h) for h in hosts))
         # Tenant cache keys (bippop:t:<id>:…) and any other key naming the tenant (rate-limit counters).
         for key in redis.scan_iter(match=f"*{tenant_id}*", count=1000):
             redis.delete(key)

@@ -169,7 +169,7 @@ def migrate_all(
             if error is None:
                 report.migrated.append(row.slug)
             else:
-                message = _describe(error)
+                message = describe_error(error)
                 report.failed[row.slug] = message
                 log.error("tenant_migration_failed", tenant=row.slug, error=message)
             if on_done:
@@ -178,7 +178,8 @@ def migrate_all(
     return report
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """One line for a person and the logs: the error's class and first line, bounded."""
     original = getattr(error, "orig", None) or error
     first_line = str(original).strip().splitlines()[0] if str(original).strip() else ""
     return f"{type(original).__name__}: {first_line}"[:500]

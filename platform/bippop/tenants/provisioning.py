@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from bippop.db.engine import session_factory
 from bippop.tenants.cache import HostCache
 from bippop.tenants.ddl import ensure_role, ensure_schema
-from bippop.tenants.migrator import _describe, migrate_remote_schema, migrate_schema
+from bippop.tenants.migrator import describe_error, migrate_remote_schema, migrate_schema
 from bippop.tenants.models import Tenant
 from bippop.tenants.pool import claim
 from bippop.tenants.services import TenantService
@@ -111,22 +111,29 @@ def _provision_locked(
                 log.info("spare_schema_claimed", tenant=slug)
             if after_step:
                 after_step("claim")
-        steps: dict[str, Callable[[Connection], None]] = {
-            "role": lambda c: ensure_role(c, role),
-            "schema": lambda c: ensure_schema(c, schema, role),
-            "migrations": lambda c: _migrate(c, tenant_id, schema) if local else None,
-            "defaults": lambda c: _ensure_defaults(c, schema, role),
+
+        def in_transaction(step: Callable[[Connection], object]) -> Callable[[], None]:
+            def run() -> None:
+                with target.begin() as connection:
+                    step(connection)
+
+            return run
+
+        steps: dict[str, Callable[[], object]] = {
+            "role": in_transaction(lambda c: ensure_role(c, role)),
+            "schema": in_transaction(lambda c: ensure_schema(c, schema, role)),
+            # On the platform's cluster the schema change and its record commit together.
+            "migrations": in_transaction(lambda c: migrate_schema(c, tenant_id, schema))
+            if local
+            else lambda: migrate_remote_schema(engine, target, tenant_id, schema),
+            "defaults": in_transaction(lambda c: _ensure_defaults(c, schema, role)),
         }
         for name in STEPS:
-            if name == "migrations" and not local:
-                migrate_remote_schema(engine, target, tenant_id, schema)
-            else:
-                with target.begin() as connection:
-                    steps[name](connection)
+            steps[name]()
             if after_step:
                 after_step(name)
     except Exception as exc:
-        message = _describe(exc)
+        message = describe_error(exc)
         with Session.begin() as session:
             failed = session.get(Tenant, tenant_id)
             if failed is not None:
@@ -145,10 +152,6 @@ def _provision_locked(
         )
     log.info("tenant_provisioned", tenant=slug)
     return "active"
-
-
-def _migrate(connection: Connection, tenant_id: uuid.UUID, schema: str) -> None:
-    migrate_schema(connection, tenant_id, schema)
 
 
 def _ensure_defaults(connection: Connection, schema: str, role: str) -> None:
