@@ -108,7 +108,6 @@ def own_database(admin_url: str, app_url: str | None, label: str) -> Iterator[tu
 
 def tenant_tables() -> set[str]:
     """Every table a tenant schema at head holds: the tenant models' tables and Alembic's own."""
-    import bippop.accounts.audit
     import bippop.accounts.models  # noqa: F401  (registers the tenant tables)
     from bippop.db.base import TenantBase
 

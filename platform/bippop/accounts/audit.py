@@ -12,26 +12,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, String, delete, func, select
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from bippop.db.base import TenantBase
+from bippop.accounts.models import AuditEvent
 from bippop.observability import current_request
-
-
-class AuditEvent(TenantBase):
-    __tablename__ = "audit_events"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    occurred_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
-    action: Mapped[str] = mapped_column(String(60))
-    subject_type: Mapped[str | None] = mapped_column(String(40), default=None)
-    subject_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
-    ip_address: Mapped[str | None] = mapped_column(String(45), default=None)
-    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
 def record(
