@@ -112,3 +112,30 @@ def tenant_tables() -> set[str]:
     from bippop.db.base import TenantBase
 
     return {*TenantBase.metadata.tables, "alembic_version"}
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without any BIPPOP_* variable (a newcomer's), plus ``values``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIPPOP_")}
+    env.update(values)
+    return env
+
+
+@contextlib.contextmanager
+def running_worker(settings: Settings) -> Iterator[object]:
+    """A real dramatiq worker (two threads) on the settings' broker, emptied first; yields the broker."""
+    from dramatiq import Worker
+
+    from bippop.broker import build_broker, configure_broker
+
+    broker = configure_broker(build_broker(settings))
+    broker.flush_all()
+    worker = Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        yield broker
+    finally:
+        worker.stop()
+        broker.close()

@@ -40,7 +40,7 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants import naming
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
-from support import own_database
+from support import clean_env, own_database
 
 RESULTS = Path(__file__).parent / "results" / "portal_scale.json"
 
@@ -96,16 +96,13 @@ def _provision(resources: PlatformResources, settings: Settings, slugs: Sequence
 
 
 def _start_web(settings: Settings, var_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIPPOP_")}
-    env.update(
-        {
-            "BIPPOP_DATABASE_URL": settings.database_url or "",
-            "BIPPOP_DATABASE_ADMIN_URL": settings.database_admin_url or "",
-            "BIPPOP_REDIS_URL": settings.redis_url or "",
-            "BIPPOP_BASE_DOMAIN": settings.base_domain,
-            "BIPPOP_VAR_DIR": str(var_dir),
-            "BIPPOP_LOG_LEVEL": "WARNING",
-        }
+    env = clean_env(
+        BIPPOP_DATABASE_URL=settings.database_url or "",
+        BIPPOP_DATABASE_ADMIN_URL=settings.database_admin_url or "",
+        BIPPOP_REDIS_URL=settings.redis_url or "",
+        BIPPOP_BASE_DOMAIN=settings.base_domain,
+        BIPPOP_VAR_DIR=str(var_dir),
+        BIPPOP_LOG_LEVEL="WARNING",
     )
     with log_path.open("wb") as log:
         return subprocess.Popen(

@@ -41,7 +41,6 @@ import dramatiq
 import httpx
 import hypothesis
 import pytest
-from dramatiq import Worker
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from litestar import Litestar
@@ -51,16 +50,16 @@ from litestar.testing import TestClient
 from litestar.utils import normalize_path
 from sqlalchemy import delete, select
 
+import bippop.broker  # noqa: F401  (the actors below are declared on the platform's broker)
 from bippop.accounts.models import Person, Setting
 from bippop.app import create_app
-from bippop.broker import build_broker, configure_broker
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.storage import InvalidKey, LocalStorage, Storage, TenantFiles, storage_from_settings
 from bippop.tenants.context import TenantRef, current_tenant, tenant_cache_key, tenant_scope
 from bippop.tenants.job_middleware import TENANT_OPTION, CrossTenantMessage
 from bippop.tenants.resolution import ANY_SITE, DEFAULT_SITES
-from support import BASE_DOMAIN
+from support import BASE_DOMAIN, running_worker
 
 # Roles --------------------------------------------------------------------------------------------------
 
@@ -866,15 +865,8 @@ def probe_tenant_data(label: str, person_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def worker(settings: Settings) -> Iterator[dramatiq.Broker]:
-    broker = configure_broker(build_broker(settings))
-    broker.flush_all()
-    job_worker = Worker(broker, worker_threads=2, worker_timeout=100)
-    job_worker.start()
-    try:
+    with running_worker(settings) as broker:
         yield broker
-    finally:
-        job_worker.stop()
-        broker.close()
 
 
 @pytest.fixture(scope="module")

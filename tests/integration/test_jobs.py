@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import dramatiq
 import pytest
-from dramatiq import Worker
 from sqlalchemy import select, text
 
+import bippop.broker  # noqa: F401  (the actors below are declared on the platform's broker)
 from bippop.accounts.models import Setting
-from bippop.broker import build_broker, configure_broker
 from bippop.config import Settings
 from bippop.runtime.operations import change_status, create_tenant, resources_for, show_tenant
 from bippop.tenants import jobs as tenant_jobs
 from bippop.tenants.context import TenantRef, current_tenant, tenant_scope
+from support import running_worker
 
 SEEN: list[str | None] = []
 
@@ -37,15 +37,8 @@ def record_tenant(marker: str) -> None:
 
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[dramatiq.Broker]:
-    broker = configure_broker(build_broker(settings))
-    broker.flush_all()
-    worker = Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker(settings) as broker:
         yield broker
-    finally:
-        worker.stop()
-        broker.close()
 
 
 def _setting(settings: Settings, tenant: TenantRef, key: str) -> object:

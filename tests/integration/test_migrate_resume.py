@@ -6,7 +6,6 @@ other tests' chain), through the real command in subprocesses.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from bippop.db import chains
 from bippop.db.engine import sqlalchemy_url
-from support import write_synthetic_change
+from support import clean_env, write_synthetic_change
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +51,7 @@ def own_database(database_url: str) -> Iterator[str]:
 
 
 def _env(url: str, var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIPPOP_")}
-    env.update({"BIPPOP_DATABASE_URL": url, "BIPPOP_VAR_DIR": str(var_dir), "BIPPOP_SPARE_POOL_SIZE": "0"})
+    env = clean_env(BIPPOP_DATABASE_URL=url, BIPPOP_VAR_DIR=str(var_dir), BIPPOP_SPARE_POOL_SIZE="0")
     return env
 
 

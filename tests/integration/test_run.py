@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -17,6 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from support import clean_env
+
 pytestmark = pytest.mark.slow
 
 
@@ -27,9 +28,7 @@ def _free_port() -> int:
 
 
 def _clean_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIPPOP_")}
-    env["BIPPOP_VAR_DIR"] = str(var_dir)
-    return env
+    return clean_env(BIPPOP_VAR_DIR=str(var_dir))
 
 
 def _get(url: str, host: str | None = None) -> tuple[int, str]:

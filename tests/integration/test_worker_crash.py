@@ -14,22 +14,20 @@ from redis import Redis
 
 from bippop.config import Settings
 from bippop.tenants.context import TenantRef, tenant_scope
+from support import clean_env
 
 JOBS_DIR = Path(__file__).parent / "jobs"
 
 
 def _worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIPPOP_")}
-    env.update(
-        {
-            "BIPPOP_DATABASE_URL": settings.database_url or "",
-            "BIPPOP_REDIS_URL": settings.redis_url or "",
-            "BIPPOP_BROKER_URL": settings.broker_url or "",
-            "BIPPOP_BASE_DOMAIN": settings.base_domain,
-            "BIPPOP_VAR_DIR": str(settings.var_dir),
-            "BIPPOP_JOB_HEARTBEAT_SECONDS": "2",
-            "PYTHONPATH": str(JOBS_DIR),
-        }
+    env = clean_env(
+        BIPPOP_DATABASE_URL=settings.database_url or "",
+        BIPPOP_REDIS_URL=settings.redis_url or "",
+        BIPPOP_BROKER_URL=settings.broker_url or "",
+        BIPPOP_BASE_DOMAIN=settings.base_domain,
+        BIPPOP_VAR_DIR=str(settings.var_dir),
+        BIPPOP_JOB_HEARTBEAT_SECONDS="2",
+        PYTHONPATH=str(JOBS_DIR),
     )
     command = [
         sys.executable,

@@ -121,7 +121,7 @@ def replace_recovery_codes(session: Session, person: Person) -> list[str]:
         session.delete(old)
     codes = []
     for _ in range(RECOVERY_CODES):
-        raw = secrets.token_hex(5).upper()  # 40 bits each: 10 hex characters, written as XXXXX-XXXXX
+        raw = secrets.token_hex(5).upper()  # 40 bits each: 10 hex characters, shown as two groups of five
         codes.append(f"{raw[:5]}-{raw[5:]}")
         session.add(RecoveryCode(id=uuid.uuid4(), person_id=person.id, code_hash=_hash_code(raw)))
     return codes
