@@ -139,3 +139,17 @@ def test_portal_being_prepared(page: Any, live_server: str, settings: Settings) 
     assert response is not None and response.status == 503
     assert "Préparville" in page.locator("h1").inner_text()
     assert_accessible(page)
+
+
+def test_closed_portal_notice(page: Any, live_server: str, settings: Settings) -> None:
+    from bippop.runtime.operations import delete_tenant, export_tenant
+    from support import make_tenant
+
+    make_tenant(settings, "fermeture", "Fermeville")
+    export_tenant(settings, "fermeture")
+    delete_tenant(settings, "fermeture", grace_days=30)
+    response = page.goto(f"http://fermeture.{live_server}/")
+    assert response is not None and response.status == 503
+    assert "Fermeville" in page.locator("h1").inner_text()
+    assert "fermé" in page.locator("main").inner_text()
+    assert_accessible(page)
