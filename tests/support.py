@@ -139,3 +139,58 @@ def running_worker(settings: Settings) -> Iterator[object]:
     finally:
         worker.stop()
         broker.close()
+
+
+DEFAULT_PASSWORD = "cheval agrafe pile correcte 42"
+
+
+def make_person(
+    resources: object,
+    tenant: TenantRef,
+    roles: list[str],
+    *,
+    email: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    totp: bool = False,
+    verified: bool = True,
+    name: str = "Test Person",
+) -> tuple[uuid.UUID, str, str | None]:
+    """A person of ``tenant`` who can sign in; returns (id, e-mail, TOTP secret or None)."""
+    import datetime
+
+    from bippop.accounts import mfa
+    from bippop.accounts.models import Person
+    from bippop.accounts.passwords import hash_password
+
+    email = email or f"{'-'.join(roles) or 'nobody'}-{uuid.uuid4().hex[:8]}@example.org"
+    person_id = uuid.uuid4()
+    secret = None
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():  # type: ignore[attr-defined]
+        person = Person(
+            id=person_id,
+            display_name=name,
+            email=email,
+            password_hash=hash_password(password),
+            roles=roles,
+            email_verified_at=datetime.datetime.now(datetime.UTC) if verified else None,
+        )
+        if totp:
+            key = resources.settings.effective_secret_key()  # type: ignore[attr-defined]
+            secret = mfa.start_enrollment(person, key)
+            person.totp_confirmed_at = datetime.datetime.now(datetime.UTC)
+        session.add(person)
+    return person_id, email, secret
+
+
+def csrf_token(client: object, host_name: str) -> str:
+    """Visit the sign-in page once so that the CSRF cookie is set; returns the token forms must carry."""
+    client.get("/connexion", headers=host(host_name))  # type: ignore[attr-defined]
+    return str(client.cookies.get("csrftoken"))  # type: ignore[attr-defined]
+
+
+def totp_now(secret: str, at: float | None = None) -> str:
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(at if at is not None else time.time())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -10,6 +13,10 @@ from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXPlugin
 from redis.asyncio import Redis
 
+from bippop.accounts.auth import IdentityMiddleware, secure_cookies
+from bippop.accounts.controllers import ACCOUNT_CONTROLLERS
+from bippop.accounts.rate_limits import RateLimiter
+from bippop.broker import build_broker, configure_broker
 from bippop.config import MAIN_CLUSTER, Settings, get_settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.deps import provide_db_session, provide_site
@@ -47,6 +54,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings.base_domain, engine, AsyncHostCache(redis, settings.host_cache_seconds)
         )
         app.state.storage = storage_from_settings(settings)
+        app.state.rate_limiter = RateLimiter(settings.redis_url or "")
+        # Pages enqueue jobs (mail) after their commit.
+        configure_broker(build_broker(settings))
 
     async def shutdown(app: Litestar) -> None:
         await app.state.redis.aclose()
@@ -64,16 +74,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
         for theme in templates.environments
     ]
     return Litestar(
-        route_handlers=[healthz, readyz, PagesController, *static_routers],
+        route_handlers=[healthz, readyz, PagesController, *ACCOUNT_CONTROLLERS, *static_routers],
         dependencies={
             "site": Provide(provide_site, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
         },
-        middleware=[SecurityHeadersMiddleware(settings), RequestLogMiddleware(), HostResolutionMiddleware()],
+        middleware=[
+            SecurityHeadersMiddleware(settings),
+            RequestLogMiddleware(),
+            HostResolutionMiddleware(),
+            IdentityMiddleware(),
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.effective_secret_key(),
+            cookie_name="__Host-csrftoken" if secure_cookies(settings) else "csrftoken",
+            cookie_secure=secure_cookies(settings),
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+        ),
         plugins=[HTMXPlugin()],
         on_startup=[startup],
         on_shutdown=[shutdown],
-        state=State({"settings": settings, "templates": templates}),
+        state=State({"settings": settings, "templates": templates, "clock": time.time}),
         exception_handlers={HTTPException: http_error_page, Exception: unexpected_error_page},
         debug=False,
         logging_config=None,

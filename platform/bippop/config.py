@@ -80,6 +80,28 @@ class Settings:
     job_heartbeat_seconds: int = 30
     host_cache_seconds: int = 3600
     audit_retention_days: int = 365
+    session_timeouts: str | None = None
+
+    def validate_session_timeouts(self) -> None:
+        if not self.session_timeouts:
+            return
+        message = (
+            'BIPPOP_SESSION_TIMEOUTS doit être un objet JSON {"rôle": [inactivité, absolu]} en secondes '
+            f"(reçu {self.session_timeouts!r})."
+        )
+        try:
+            table = json.loads(self.session_timeouts)
+        except ValueError:
+            raise SettingsError(message) from None
+        if not isinstance(table, dict):
+            raise SettingsError(message)
+        for value in table.values():
+            if (
+                not isinstance(value, list)
+                or len(value) != 2
+                or not all(isinstance(v, int) and v >= 60 for v in value)
+            ):
+                raise SettingsError(message + " Chaque durée est un entier d'au moins 60 secondes.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +168,7 @@ class Settings:
             raise SettingsError("BIPPOP_BROKER_URL doit commencer par amqp:// ou redis://")
         if self.storage_url and urlsplit(self.storage_url).scheme not in ("file", "s3"):
             raise SettingsError("BIPPOP_STORAGE_URL doit commencer par file:// ou s3://")
+        self.validate_session_timeouts()
         if self.log_format not in ("console", "json"):
             raise SettingsError("BIPPOP_LOG_FORMAT doit valoir console ou json.")
 

@@ -12,6 +12,7 @@ log = structlog.get_logger(__name__)
 
 
 def build_scheduler(settings: Settings) -> BlockingScheduler:
+    from bippop.notifications import jobs as notification_jobs
     from bippop.tenants import jobs as tenant_jobs
 
     configure_broker(build_broker(settings))
@@ -21,10 +22,19 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         (tenant_jobs.refill_spare_pool, {"minutes": 1}),
         (tenant_jobs.purge_deleted_tenants, {"hours": 1}),
         (tenant_jobs.purge_audit_events, {"hours": 24}),
+        (notification_jobs.sweep_outboxes, {"minutes": 1}),
     )
     for actor, every in periodic:
         # coalesce + one instance: a scheduler that was down does not fire a burst of catch-up runs.
         scheduler.add_job(
             actor.send, "interval", id=actor.actor_name, coalesce=True, max_instances=1, **every
         )
+    scheduler.add_job(
+        lambda: notification_jobs.sweep_outboxes.send(full=True),
+        "interval",
+        id="sweep_outboxes_full",
+        coalesce=True,
+        max_instances=1,
+        hours=24,
+    )
     return scheduler

@@ -9,7 +9,7 @@ from bippop.broker import build_broker, configure_broker
 from bippop.config import get_settings
 from bippop.observability import configure_logging
 
-JOB_MODULES = ("bippop.tenants.jobs",)
+JOB_MODULES = ("bippop.tenants.jobs", "bippop.notifications.jobs")
 
 
 def load_jobs() -> None:

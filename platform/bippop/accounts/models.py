@@ -1,4 +1,5 @@
-"""Tenant tables about people: identity, roles, password hash, second factor."""
+"""Tenant tables about people: identity, roles, password hash, second factor, single-use links,
+linked FranceConnect/ProConnect identities, relatives' mandates, and the audit log."""
 
 from __future__ import annotations
 
@@ -27,6 +28,59 @@ class Person(TenantRecord):
     totp_secret: Mapped[str | None] = mapped_column(Text, default=None)
     totp_confirmed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    email_verified_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    disabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    @property
+    def can_sign_in(self) -> bool:
+        return self.disabled_at is None
+
+
+TOKEN_PURPOSES = ("verify_email", "reset_password", "sign_in_link", "invitation")
+
+
+class AccountToken(TenantRecord):
+    """A single-use link sent by e-mail; only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "account_tokens"
+
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(30)), default=list)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class ExternalIdentity(TenantRecord):
+    """A FranceConnect or ProConnect account (provider + subject) linked to a person of this tenant."""
+
+    __tablename__ = "external_identities"
+
+    provider: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(255))
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+
+
+MANDATE_CONSENTS = ("written", "oral", "legal_protection")
+
+
+class Mandate(TenantRecord):
+    """A relative may act for a beneficiary: recorded by a coordinator, with how consent was given."""
+
+    __tablename__ = "mandates"
+
+    relative_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    beneficiary_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    consent: Mapped[str] = mapped_column(String(20))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class RecoveryCode(TenantBase):

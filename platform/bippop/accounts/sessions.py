@@ -42,6 +42,8 @@ class Session:
     last_seen_at: float
     idle_timeout: int
     absolute_timeout: int
+    # "mfa_enrollment": signed in, but must set up the second factor before anything else.
+    flags: tuple[str, ...] = ()
 
     def expires_at(self) -> float:
         """When it ends if nothing happens: the earlier of the two timeouts."""
@@ -68,6 +70,7 @@ class Session:
             last_seen_at=float(data["last_seen_at"]),
             idle_timeout=int(data["idle_timeout"]),
             absolute_timeout=int(data["absolute_timeout"]),
+            flags=tuple(data.get("flags", ())),
         )
 
 
@@ -107,6 +110,7 @@ class SessionStore:
         roles: Iterable[str],
         *,
         replacing: str | None = None,
+        flags: Iterable[str] = (),
     ) -> Session:
         """A new session (a new id, always); the one it replaces, if any, is destroyed."""
         if replacing:
@@ -114,7 +118,15 @@ class SessionStore:
         now = self.clock()
         idle, absolute = timeouts_for(roles, self.timeouts)
         session = Session(
-            secrets.token_urlsafe(32), tenant_id, person_id, tuple(roles), now, now, idle, absolute
+            secrets.token_urlsafe(32),
+            tenant_id,
+            person_id,
+            tuple(roles),
+            now,
+            now,
+            idle,
+            absolute,
+            tuple(flags),
         )
         await self._save(session)
         await self.redis.sadd(
@@ -141,6 +153,11 @@ class SessionStore:
             session = dataclasses.replace(session, last_seen_at=now)
             await self._save(session)
         return session
+
+    async def clear_flag(self, session: Session, flag: str) -> Session:
+        updated = dataclasses.replace(session, flags=tuple(f for f in session.flags if f != flag))
+        await self._save(updated)
+        return updated
 
     async def end(self, tenant_id: uuid.UUID, session_id: str) -> None:
         await self.redis.delete(_key(tenant_id, session_id))

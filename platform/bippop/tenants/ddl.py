@@ -44,7 +44,8 @@ def ensure_role(connection: Connection, role: str) -> None:
 
 def grant_app_access(connection: Connection, app_role: str, *, platform: bool = True) -> None:
     """What the application's login role may do: switch to tenant roles (through the group, without
-    inheriting their rights: the login role is NOINHERIT) and read the tenant registry."""
+    inheriting their rights: the login role is NOINHERIT), read the tenant registry, and sign co-op
+    staff in (their accounts and recovery codes)."""
     group = ensure_apps_group(connection)
     current = connection.execute(text("select current_user")).scalar_one()
     if app_role == current:
@@ -54,6 +55,10 @@ def grant_app_access(connection: Connection, app_role: str, *, platform: bool = 
         return
     connection.execute(text(f"grant usage on schema platform to {quoted(app_role)}"))
     connection.execute(text(f"grant select on platform.tenants, platform.domains to {quoted(app_role)}"))
+    connection.execute(text(f"grant select, update on platform.staff to {quoted(app_role)}"))
+    connection.execute(
+        text(f"grant select, insert, update, delete on platform.staff_recovery_codes to {quoted(app_role)}")
+    )
 
 
 def ensure_schema(connection: Connection, schema: str, role: str) -> None:

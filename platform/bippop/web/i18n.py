@@ -51,3 +51,18 @@ def pick_locale(query: str | None, cookie: str | None, default: str = DEFAULT_LO
         if candidate in LOCALES:
             return str(candidate)
     return default if default in LOCALES else DEFAULT_LOCALE
+
+
+def role_label(role: str) -> str:
+    """A role's name for people (French in the UI, English in code)."""
+    labels = {
+        "beneficiary": _("Person helped"),
+        "relative": _("Relative"),
+        "volunteer": _("Volunteer"),
+        "partner": _("Partner organisation"),
+        "coordinator": _("Coordinator"),
+        "tenant_admin": _("Administrator"),
+        "coop_operator": _("Co-op operator"),
+        "coop_admin": _("Co-op administrator"),
+    }
+    return labels.get(role, role)

@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from litestar_htmx import HTMXRequest
 from sqlalchemy import any_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +33,18 @@ from bippop.web.templates import ThemeEngines
 ALL_SITES = ("public", "coop", "tenant")
 
 
+def _session_times(request: Request, identity: Any) -> dict[str, int] | None:
+    if identity is None:
+        return None
+    now = request.app.state.clock()
+    return {
+        "warn_in": max(0, int(identity.session.warn_at() - now)),
+        "expires_in": identity.seconds_left(now),
+    }
+
+
 def page_context(request: Request, site: Site | None, **extra: Any) -> dict[str, Any]:
+    identity = request.scope["state"].get("identity")
     tenant = site.tenant if site else None
     theme = tenant.theme if tenant else "base"
     return {
@@ -47,8 +59,16 @@ def page_context(request: Request, site: Site | None, **extra: Any) -> dict[str,
         "current_path": request.url.path,
         "version": __version__,
         "base_domain": request.app.state.settings.base_domain,
+        "csrf_token": _csrf_token(request),
+        "identity": identity,
+        "session_times": _session_times(request, identity),
         **extra,
     }
+
+
+def _csrf_token(request: Request) -> str:
+    token = ScopeState.from_scope(request.scope).csrf_token
+    return token if isinstance(token, str) else ""
 
 
 def render(

@@ -55,6 +55,7 @@ class ThemeEngines:
                 auto_reload=False,
             )
             env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+            env.filters["role_label"] = i18n.role_label
             env.globals.update(globals_ or {})
             self.environments[folder.name] = env
         if BASE_THEME not in self.environments:

@@ -1,0 +1,1 @@
+"""The co-operative's console and its staff."""

@@ -1,0 +1,56 @@
+"""What a person was typing when their session ran out: kept for the next sign-in, then put back.
+
+A form sent after the session expired is not lost: its fields (never a password or the CSRF
+token) wait in Redis for half an hour under a random key, the person signs in again, and the
+form's page fills itself back from the draft, once. Keys carry the tenant, like every cache key.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Any
+
+from litestar import Request
+from redis.asyncio import Redis
+
+DRAFT_SECONDS = 30 * 60
+DRAFT_PARAM = "brouillon"
+_SKIPPED = ("_csrf_token",)
+
+
+def _key(scope: uuid.UUID, draft_id: str) -> str:
+    return f"bippop:t:{scope}:draft:{draft_id}"
+
+
+def keep_fields(form: dict[str, Any]) -> dict[str, str]:
+    return {
+        name: str(value)
+        for name, value in form.items()
+        if name not in _SKIPPED and "password" not in name and isinstance(value, str)
+    }
+
+
+async def save_draft(redis: Redis, scope: uuid.UUID, path: str, fields: dict[str, str]) -> str:
+    draft_id = secrets.token_urlsafe(16)
+    await redis.set(_key(scope, draft_id), json.dumps({"path": path, "fields": fields}), ex=DRAFT_SECONDS)
+    return draft_id
+
+
+async def take_draft(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The fields kept for this page (named by ``?brouillon=``), once; empty when there is none."""
+    from bippop.accounts.auth import scope_id
+
+    draft_id = request.query_params.get(DRAFT_PARAM)
+    scope = scope_id(request)
+    if not draft_id or scope is None or len(draft_id) > 64:
+        return {}
+    redis: Redis = request.app.state.redis
+    raw = await redis.getdel(_key(scope, draft_id))
+    if raw is None:
+        return {}
+    data = json.loads(raw)
+    if data.get("path") != request.url.path:
+        return {}
+    return {str(k): str(v) for k, v in data.get("fields", {}).items()}
