@@ -6,6 +6,7 @@ Idempotent: a later start finds it and changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import uuid
 
 from sqlalchemy import Engine, func, select
@@ -70,6 +71,7 @@ def seed_demo(engine: Engine, *, base_domain: str, host_cache: HostCache | None)
                         email=person.email,
                         password_hash=hash_password(DEMO_PASSWORD),
                         roles=list(person.roles),
+                        email_verified_at=datetime.datetime.now(datetime.UTC),
                     )
                 )
     return created
