@@ -7,6 +7,7 @@ a notice, except in CI, where a missing browser is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -25,6 +26,13 @@ CHROMIUM = Path(os.environ.get("BIPPOP_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 @pytest.fixture(scope="session")
 def live_server(settings: Settings) -> Iterator[str]:
+    with serving(settings) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app on a free loopback port, in a thread; yields ``bippop.test:<port>``."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bippop.accounts.models import AuditEvent
@@ -20,7 +21,7 @@ from bippop.observability import current_request
 
 
 def record(
-    session: Session,
+    session: Session | AsyncSession,
     action: str,
     *,
     actor_id: uuid.UUID | None = None,

@@ -77,7 +77,7 @@ def scope_id(request: Request[Any, Any, Any] | Scope) -> uuid.UUID | None:
     if site is None:
         return None
     if site.tenant is not None:
-        return site.tenant.id  # type: ignore[no-any-return]
+        return site.tenant.id
     return COOP_SCOPE if site.kind == "coop" else None
 
 

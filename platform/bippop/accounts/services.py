@@ -57,7 +57,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Pers
     # An unknown address costs one hash check too: timing does not tell which addresses exist.
     if not passwords.verify_password(person.password_hash if person else None, password) or person is None:
         return None
-    if passwords.needs_rehash(person.password_hash):
+    if person.password_hash and passwords.needs_rehash(person.password_hash):
         person.password_hash = passwords.hash_password(password)
     return person if person.can_sign_in else None
 

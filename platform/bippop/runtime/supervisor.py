@@ -168,10 +168,15 @@ class Supervisor:
         console.print(f"  Site public              : http://{base}:{port}/")
         console.print(f"  Console de la coopérative: http://coop.{base}:{port}/")
         console.print(f"  Santé                    : http://{settings.host}:{port}/healthz, /readyz")
+        if not settings.smtp_url:
+            console.print(f"  Courriels envoyés (dev)  : http://{DEMO_SLUG}.{base}:{port}/dev/courriels")
         if settings.seed_demo:
             console.print(f"  Comptes de démonstration (mot de passe « {DEMO_PASSWORD} ») :")
             for person in DEMO_PEOPLE:
                 console.print(f"    {person.email:<34} {', '.join(person.roles)}")
+            console.print(
+                "  (coordinateurs : une application d'authentification est demandée à la 1re connexion)"
+            )
         console.print("Ctrl-C pour tout arrêter.")
 
     # Running and stopping ----------------------------------------------------------------

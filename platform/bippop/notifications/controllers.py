@@ -1,0 +1,23 @@
+"""Development only: the tenant's outbox as a page, so that a developer without a mail server can open
+the links the platform sends (sign-up, reset, invitations). Never registered outside development."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bippop.notifications.models import OutboxMessage
+from bippop.web.pages import render
+
+
+class DevOutboxController(Controller):
+    @get("/dev/courriels", opt={"public": True}, name="dev-outbox")
+    async def outbox(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
+        messages = (
+            await db_session.scalars(
+                select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(50)
+            )
+        ).all()
+        return render(request, "dev_outbox.html", {"messages": messages})
