@@ -51,6 +51,8 @@ from litestar.utils import normalize_path
 from sqlalchemy import delete, select
 
 import bippop.broker  # noqa: F401  (the actors below are declared on the platform's broker)
+from bippop.accounts.mfa import mfa_required
+from bippop.accounts.models import ROLES as PERSON_ROLES
 from bippop.accounts.models import Person, Setting
 from bippop.app import create_app
 from bippop.config import Settings
@@ -59,17 +61,17 @@ from bippop.storage import InvalidKey, LocalStorage, Storage, TenantFiles, stora
 from bippop.tenants.context import TenantRef, current_tenant, tenant_cache_key, tenant_scope
 from bippop.tenants.job_middleware import TENANT_OPTION, CrossTenantMessage
 from bippop.tenants.resolution import ANY_SITE, DEFAULT_SITES
-from support import BASE_DOMAIN, running_worker
+from support import BASE_DOMAIN, DEFAULT_PASSWORD, make_person, running_worker, totp_now
 
 # Roles --------------------------------------------------------------------------------------------------
 
-# Every attempt is made as each of these roles, signed in on ALPHA's host.
-# Signed-in roles plug in here when accounts land: add the roles of bippop.accounts.models.ROLES
-# ("beneficiary", "relative", "volunteer", "partner", "coordinator", "tenant_admin") and teach
-# `sign_in()` below to sign a person of that role in on alpha's host and return the cookies and
-# headers it gets. The matrix then replays them against every route, host and forgery, and
-# `test_cookies_from_one_tenant_are_worthless_on_another` replays them on beta's host.
-ROLES: tuple[str, ...] = ("anonymous",)
+# Every attempt is made as each of these roles, signed in on ALPHA's host (a person holding just that
+# role; coordinators and administrators with their second factor). The matrix replays their cookies and
+# CSRF header against every route, host and forgery, and `test_cookies_from_one_tenant_are_worthless_on_another`
+# replays them on the other tenant's host.
+ROLES: tuple[str, ...] = ("anonymous", *PERSON_ROLES)
+# Drawn with these routes, a signed-in attempt would end its own session for all the attempts after it.
+SESSION_ENDING_ROUTES = ("sign-out", "sign-out-everywhere")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +80,36 @@ class Credentials:
     headers: dict[str, str]
 
 
-def sign_in(client: TestClient[Litestar], role: str, host: str) -> Credentials:
+def sign_in(
+    client: TestClient[Litestar], role: str, host: str, tenant: TenantRef, resources: PlatformResources
+) -> Credentials:
     if role == "anonymous":
         return Credentials(cookies={}, headers={})
-    # Every role listed in ROLES must be signed in here; an unlisted one is a mistake in the test.
-    raise ValueError(f"no sign-in written for role {role!r}")
+    if role not in PERSON_ROLES:
+        raise ValueError(f"no sign-in written for role {role!r}")
+    _, email, secret = make_person(
+        resources, tenant, [role], totp=mfa_required([role]), name=f"Matrix {role}"
+    )
+    client.cookies.clear()
+    client.get("/connexion", headers={"Host": host})
+    token = str(client.cookies.get("csrftoken"))
+    form = {"email": email, "password": DEFAULT_PASSWORD, "_csrf_token": token}
+    response = client.post("/connexion", data=form, headers={"Host": host}, follow_redirects=False)
+    if secret:
+        assert response.headers["location"] == "/connexion/code", response.text
+        response = client.post(
+            "/connexion/code",
+            data={"code": totp_now(secret), "_csrf_token": token},
+            headers={"Host": host},
+            follow_redirects=False,
+        )
+    assert response.status_code == 303, response.text
+    cookies = {
+        name: value for name, value in client.cookies.items() if name in ("bippop_session", "csrftoken")
+    }
+    assert "bippop_session" in cookies, (role, dict(client.cookies))
+    client.cookies.clear()
+    return Credentials(cookies=cookies, headers={"x-csrftoken": token})
 
 
 # Budget ---------------------------------------------------------------------------------------------------
@@ -256,8 +283,10 @@ def quiet_request_logs() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def credentials(sync_client: TestClient[Litestar], world: World) -> dict[str, Credentials]:
-    return {role: sign_in(sync_client, role, world.alpha.host) for role in ROLES}
+def credentials(
+    sync_client: TestClient[Litestar], world: World, resources: PlatformResources
+) -> dict[str, Credentials]:
+    return {role: sign_in(sync_client, role, world.alpha.host, world.alpha.ref, resources) for role in ROLES}
 
 
 # Leak detection --------------------------------------------------------------------------------------------
@@ -589,7 +618,7 @@ def http_attempts(
         path_st, query_st, headers_st, cookies_st = pools[target.ref.slug]
         path = PARAM.sub(lambda _match: draw(path_st), route.path)
         query = draw(query_st)
-        credential = credentials[role]
+        credential = credentials["anonymous" if route.name in SESSION_ENDING_ROUTES else role]
         headers: dict[str, str | bytes] = {**credential.headers, **dict(draw(headers_st))}
         cookies = {**credential.cookies, **dict(draw(cookies_st))}
         if cookies:
@@ -998,9 +1027,8 @@ def test_a_message_with_a_malformed_tenant_id_is_skipped(worker: dramatiq.Broker
 def test_cookies_from_one_tenant_are_worthless_on_another(
     sync_client: TestClient[Litestar], world: World, resources: PlatformResources
 ) -> None:
-    # Signed-in sessions join this test when accounts land: for every role of ROLES, sign in on the home
-    # tenant's host (`sign_in()` above), add the session cookies it sets to `jar` below, and the replay
-    # on the other tenant's host must show a signed-out page of the other tenant, with nothing of home's.
+    # Every signed-in role's cookies (session and CSRF) join the jar: replayed on the other tenant's host they
+    # must give a signed-out page of that tenant, with nothing of home's.
     def default_locale(ref: TenantRef) -> Any:
         with resources.sessions()(info={"tenant": ref}) as session:
             return session.scalar(select(Setting.value).where(Setting.key == "default_locale"))
@@ -1028,6 +1056,9 @@ def test_cookies_from_one_tenant_are_worthless_on_another(
                     assert not any(ident.lower() in raw.lower() for ident in home.identifiers()), raw
                     jar.append(raw.split(";", 1)[0])
         assert jar, "the app set no cookie at all: the replay below would prove nothing"
+        for role in ROLES:
+            signed_in = sign_in(sync_client, role, home.host, home.ref, resources)
+            jar.extend(f"{name}={value}" for name, value in signed_in.cookies.items())
         cookie = "; ".join(dict.fromkeys(jar))
         for name in away.hosts:
             for url in ("/", "/contact", "/langue?lang=fr&next_url=/", "/missing", "/schema/openapi.json"):
@@ -1043,6 +1074,8 @@ def test_cookies_from_one_tenant_are_worthless_on_another(
                         problems.append(f"server error {response.status_code}")
                     if url == "/" and (response.status_code != 200 or away.ref.name not in response.text):
                         problems.append("the other tenant's home page did not show its own name")
+                    if 'href="/compte"' in response.text:
+                        problems.append("a session of one tenant counted as signed in on another")
                     body = response.content.decode("utf-8", "replace")
                     headers = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
                     problems.extend(leaks(home, body, headers, url, url + cookie))
