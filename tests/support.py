@@ -108,8 +108,10 @@ def own_database(admin_url: str, app_url: str | None, label: str) -> Iterator[tu
 
 def tenant_tables() -> set[str]:
     """Every table a tenant schema at head holds: the tenant models' tables and Alembic's own."""
-    import bippop.accounts.models  # noqa: F401  (registers the tenant tables)
     from bippop.db.base import TenantBase
+    from bippop.db.models import load_all_models
+
+    load_all_models()
 
     return {*TenantBase.metadata.tables, "alembic_version"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import tarfile
@@ -11,7 +12,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, text
 
-from bippop.accounts.models import Person
+from bippop.accounts.models import AccountToken, Person
+from bippop.aid.models import AvailabilityWindow
 from bippop.config import Settings
 from bippop.runtime.operations import (
     delete_tenant,
@@ -31,14 +33,27 @@ def _populate(settings: Settings, tenant: TenantRef, people: int = 3) -> None:
     Session = resources_for(settings).sessions()
     with Session(info={"tenant": tenant}) as session, session.begin():
         for i in range(people):
+            person_id = uuid.uuid4()
             session.add(
                 Person(
-                    id=uuid.uuid4(),
+                    id=person_id,
                     display_name=f"Personne {i}, « guillemets », virgule\nnouvelle ligne",
                     email=f"p{i}-{tenant.slug}@example.fr",
                     roles=["volunteer"] if i % 2 else ["beneficiary"],
                 )
             )
+            session.flush()
+            # Tables sorted before "people" that reference it: a restore must load people first.
+            session.add(
+                AccountToken(
+                    id=uuid.uuid4(),
+                    purpose="verify_email",
+                    token_hash=uuid.uuid4().hex * 2,
+                    person_id=person_id,
+                    expires_at=datetime.datetime.now(datetime.UTC),
+                )
+            )
+            session.add(AvailabilityWindow(person_id=person_id, weekday=1, start_minute=840, end_minute=1020))
     files = TenantFiles(storage_from_settings(settings), tenant)
     files.put("reports", "2026", "compte-rendu.txt", b"Visite du 3 mars : tout va bien.")
     files.put("logo.png", b"\x89PNG fake")

@@ -7,7 +7,7 @@ import datetime
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, func
+from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,6 +30,30 @@ class Person(TenantRecord):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     email_verified_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     disabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Contact details: shown to a volunteer only once vetted and confirmed on a request (aid/contact.py).
+    phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    address: Mapped[str | None] = mapped_column(String(200), default=None)
+    postcode: Mapped[str | None] = mapped_column(String(10), default=None)
+    commune_code: Mapped[str | None] = mapped_column(String(5), default=None)
+    # Where they live, for distances: from the address when geocoded, else the commune's centroid.
+    latitude: Mapped[float | None] = mapped_column(Float, default=None)
+    longitude: Mapped[float | None] = mapped_column(Float, default=None)
+    location_precision: Mapped[str | None] = mapped_column(String(10), default=None)
+    languages: Mapped[list[str]] = mapped_column(ARRAY(String(8)), default=lambda: ["fr"])
+    skills: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
+    # 0 none, 1 identity checked, 2 vetted (interview and criminal-record extract); until when.
+    vetting_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    vetted_until: Mapped[datetime.date | None] = mapped_column(Date, default=None)
+    # How to reach them, in order of preference: email, sms, voice, coordinator (a coordinator phones).
+    channels: Mapped[list[str]] = mapped_column(ARRAY(String(12)), default=lambda: ["email"])
+    max_distance_km: Mapped[int] = mapped_column(SmallInteger, default=5)
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    def vetting_on(self, day: datetime.date) -> int:
+        """The vetting level that counts on ``day`` (an expired vetting counts as none)."""
+        if self.vetting_level and self.vetted_until is not None and self.vetted_until < day:
+            return 0
+        return self.vetting_level
 
     @property
     def can_sign_in(self) -> bool:

@@ -28,3 +28,5 @@ class OutboxMessage(TenantRecord):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300), default=None)
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # "reminder:<appointment id>": a message planned twice (a retried job) is written once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), default=None, unique=True)

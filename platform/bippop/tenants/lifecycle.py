@@ -76,6 +76,32 @@ def _tables(connection: Connection, schema: str) -> list[str]:
     return [checked_identifier(name) for name in rows.scalars()]
 
 
+def _load_order(connection: Connection, schema: str, names: list[str]) -> list[str]:
+    """Tables in an order that satisfies their foreign keys: a table after the tables it references."""
+    edges = connection.execute(
+        text(
+            "select c.conrelid::regclass::text, c.confrelid::regclass::text from pg_constraint c "
+            "join pg_namespace n on n.oid = c.connamespace where c.contype = 'f' and n.nspname = :s "
+            "and c.conrelid <> c.confrelid"
+        ),
+        {"s": schema},
+    ).all()
+    needs: dict[str, set[str]] = {name: set() for name in names}
+    for child, parent in edges:
+        child, parent = child.rsplit(".", 1)[-1].strip('"'), parent.rsplit(".", 1)[-1].strip('"')
+        if child in needs and parent in needs:
+            needs[child].add(parent)
+    ordered: list[str] = []
+    while needs:
+        ready = sorted(name for name, parents in needs.items() if not parents - set(ordered))
+        if not ready:
+            raise TenantError("Les clés étrangères du schéma forment un cycle.", field="archive")
+        ordered.extend(ready)
+        for name in ready:
+            del needs[name]
+    return ordered
+
+
 def _column_count(connection: Connection, schema: str, table: str) -> int:
     return int(
         connection.execute(
@@ -248,7 +274,8 @@ def load_into(
         connection.execute(text(f"truncate {names}"))
         raw = _driver(connection)
         with raw.cursor() as cursor:
-            for name, data in tables.items():
+            for name in _load_order(connection, tenant["schema_name"], list(tables)):
+                data = tables[name]
                 with cursor.copy(f"copy {quoted(name)} from stdin with (format csv, header)") as copy:
                     copy.write(data)
         restored = _snapshot(connection, tenant["schema_name"])
