@@ -39,7 +39,9 @@ def _theme_chain(themes_dir: Path, name: str) -> list[Path]:
 
 
 class ThemeEngines:
-    def __init__(self, themes_dir: Path, globals_: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, themes_dir: Path, globals_: dict[str, Any] | None = None, extra_dirs: list[Path] | None = None
+    ) -> None:
         self.themes_dir = themes_dir
         self.chains: dict[str, list[Path]] = {}
         self.environments: dict[str, jinja2.Environment] = {}
@@ -47,7 +49,10 @@ class ThemeEngines:
             chain = _theme_chain(themes_dir, folder.name)
             self.chains[folder.name] = chain
             env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader([str(p / "templates") for p in chain]),
+                # Modules' own templates come last: a theme may override any of them.
+                loader=jinja2.FileSystemLoader(
+                    [str(p / "templates") for p in chain] + [str(p) for p in extra_dirs or ()]
+                ),
                 autoescape=jinja2.select_autoescape(("html", "xml")),
                 extensions=["jinja2.ext.i18n"],
                 trim_blocks=True,

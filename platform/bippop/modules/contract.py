@@ -1,0 +1,234 @@
+"""The contract of a service module: one manifest says everything the core needs to know.
+
+A module is a package whose entry point (group ``bippop.modules``) gives a ``ModuleManifest``:
+its slug, names and description in French and English, an icon, the typed fields of its request
+form (validated here, with messages next to each field), its matching hints, its templates
+folder, the permissions it adds, the statistics it contributes and optional hooks. The core
+iterates manifests and never names a module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from bippop.web.i18n import _, current_locale
+
+SLUG = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
+FieldKind = Literal["text", "textarea", "choice", "choices", "boolean", "integer", "money", "date"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """A text in French and English; ``str()`` gives the one of the current language."""
+
+    fr: str
+    en: str
+
+    def __str__(self) -> str:
+        return self.en if current_locale.get() == "en" else self.fr
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    value: str
+    label: Label
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    label: Label
+    kind: FieldKind = "text"
+    required: bool = True
+    choices: tuple[Choice, ...] = ()
+    hint: Label | None = None
+    max_length: int = 500
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def choice_label(self, value: str) -> str:
+        for choice in self.choices:
+            if choice.value == value:
+                return str(choice.label)
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchingHints:
+    """What a volunteer needs to be offered this kind of request."""
+
+    skills: tuple[str, ...] = ()
+    vetting_level: int = 0  # 0 none, 1 identity checked, 2 vetted
+    recurring_allowed: bool = False
+    default_duration_minutes: int = 60
+    remote_possible: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Statistic:
+    """A figure the module contributes to the council's impact page, computed from its requests
+    (each given as ``{"status": …, "details": {…}, "duration_minutes": …}``)."""
+
+    key: str
+    label: Label
+    compute: Callable[[Sequence[Mapping[str, Any]]], int | float]
+
+
+Hook = Callable[..., Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleManifest:
+    slug: str
+    name: Label
+    description: Label
+    icon: str  # a name of themes/base/static/icons/<icon>.svg
+    fields: tuple[Field, ...]
+    matching: MatchingHints = MatchingHints()
+    templates: Path | None = None  # folder holding modules/<slug>/*.html
+    permissions: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    statistics: tuple[Statistic, ...] = ()
+    hooks: Mapping[str, Hook] = dataclasses.field(
+        default_factory=dict
+    )  # on_request_created, on_appointment_done
+    position: int = 100  # where the module comes in lists (then by slug)
+
+    def __post_init__(self) -> None:
+        if not SLUG.fullmatch(self.slug):
+            raise ValueError(f"module slug {self.slug!r} must match {SLUG.pattern}")
+        names = [f.name for f in self.fields]
+        if len(names) != len(set(names)):
+            raise ValueError(f"module {self.slug}: two fields share a name")
+        unknown_hooks = set(self.hooks) - {"on_request_created", "on_appointment_done"}
+        if unknown_hooks:
+            raise ValueError(f"module {self.slug}: unknown hooks {sorted(unknown_hooks)}")
+
+    def field(self, name: str) -> Field:
+        for field in self.fields:
+            if field.name == name:
+                return field
+        raise KeyError(name)
+
+    def validate(self, form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The cleaned details and the errors (field name → message in the current language)."""
+        return validate_fields(self.fields, form)
+
+    def describe(self, details: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(label, shown value) of each filled field, for pages that show a request."""
+        shown = []
+        for field in self.fields:
+            value = details.get(field.name)
+            if value in (None, "", []):
+                continue
+            shown.append((str(field.label), display_value(field, value)))
+        return shown
+
+
+def display_value(field: Field, value: Any) -> str:
+    if field.kind == "choice":
+        return field.choice_label(str(value))
+    if field.kind == "choices":
+        return ", ".join(field.choice_label(str(v)) for v in value)
+    if field.kind == "boolean":
+        return _("Yes") if value else _("No")
+    if field.kind == "money":
+        return f"{Decimal(str(value)):.2f} €".replace(".", ",")
+    if field.kind == "date":
+        return datetime.date.fromisoformat(str(value)).strftime("%d/%m/%Y")
+    return str(value)
+
+
+def _values(form: Mapping[str, Any], name: str) -> list[str]:
+    getall = getattr(form, "getall", None)
+    if getall is not None:
+        return [str(v) for v in getall(name, [])]
+    raw = form.get(name)
+    if raw is None:
+        return []
+    return [str(v) for v in raw] if isinstance(raw, list | tuple) else [str(raw)]
+
+
+def validate_fields(
+    fields: Sequence[Field], form: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in fields:
+        values = [v.strip() for v in _values(form, field.name)]
+        first = values[0] if values else ""
+        if field.kind == "boolean":
+            clean[field.name] = first in ("on", "true", "1", "yes", "oui")
+            continue
+        if field.kind == "choices":
+            allowed = {c.value for c in field.choices}
+            chosen = [v for v in values if v]
+            if any(v not in allowed for v in chosen):
+                errors[field.name] = _("Choose among the options offered.")
+            elif field.required and not chosen:
+                errors[field.name] = _("Choose at least one option.")
+            else:
+                clean[field.name] = chosen
+            continue
+        if not first:
+            if field.required:
+                errors[field.name] = (
+                    _("Choose an option.") if field.kind == "choice" else _("This information is needed.")
+                )
+            continue
+        if field.kind in ("text", "textarea"):
+            if len(first) > field.max_length:
+                errors[field.name] = _("At most %(n)d characters, please.") % {"n": field.max_length}
+            else:
+                clean[field.name] = first
+        elif field.kind == "choice":
+            if first not in {c.value for c in field.choices}:
+                errors[field.name] = _("Choose among the options offered.")
+            else:
+                clean[field.name] = first
+        elif field.kind == "integer":
+            try:
+                number = int(first)
+            except ValueError:
+                errors[field.name] = _("Enter a whole number, like 3.")
+                continue
+            if (field.minimum is not None and number < field.minimum) or (
+                field.maximum is not None and number > field.maximum
+            ):
+                errors[field.name] = _("Enter a number between %(min)s and %(max)s.") % {
+                    "min": field.minimum,
+                    "max": field.maximum,
+                }
+            else:
+                clean[field.name] = number
+        elif field.kind == "money":
+            try:
+                amount = Decimal(first.replace(",", ".").replace("€", "").replace(" ", ""))
+            except InvalidOperation:
+                errors[field.name] = _("Enter an amount in euros, like 25 or 12,50.")
+                continue
+            if amount < 0 or amount > (field.maximum or 10_000) or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+                errors[field.name] = _("Enter an amount in euros, like 25 or 12,50.")
+            else:
+                clean[field.name] = str(amount.quantize(Decimal("0.01")))
+        elif field.kind == "date":
+            try:
+                clean[field.name] = _parse_date(first).isoformat()
+            except ValueError:
+                errors[field.name] = _("Enter a date like 14/03/2027.")
+    return clean, errors
+
+
+def _parse_date(text: str) -> datetime.date:
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return datetime.date.fromisoformat(text)
+    match = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
+    if not match:
+        raise ValueError(text)
+    day, month, year = (int(g) for g in match.groups())
+    return datetime.date(year, month, day)
