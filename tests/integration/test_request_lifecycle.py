@@ -15,12 +15,9 @@ from bippop.accounts.models import Mandate, Person
 from bippop.aid import lifecycle
 from bippop.aid.lifecycle import TRANSITIONS, AlreadyTaken, LifecycleError
 from bippop.aid.models import (
-    Appointment,
     AppointmentSeries,
-    CoordinatorTask,
     HelpRequest,
     RequestEvent,
-    VisitReport,
 )
 from bippop.config import Settings
 from bippop.db.engine import async_session_factory, make_async_engine
