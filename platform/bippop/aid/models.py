@@ -225,3 +225,13 @@ class EventRegistration(TenantRecord):
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(10))  # registered, waiting, cancelled
+
+
+class RequestMessage(TenantRecord):
+    """A message about a request, through the platform (no phone number or address exchanged)."""
+
+    __tablename__ = "request_messages"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("help_requests.id", ondelete="CASCADE"))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), default=None)
+    body: Mapped[str] = mapped_column(Text)
