@@ -162,6 +162,25 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type:
         yield test_client
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(request: pytest.FixtureRequest) -> None:
+    """Each test starts with no rate-limit counters: every test client comes from the same address, so a
+    whole run's sign-ins would otherwise add up to the per-address limit. (Tests of the limits make all
+    their attempts inside one test.)"""
+    if "settings" not in request.fixturenames:
+        return
+    from redis import Redis
+
+    settings: Settings = request.getfixturevalue("settings")
+    client = Redis.from_url(settings.redis_url or "")
+    try:
+        keys = list(client.scan_iter(match="LIMITS:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]

@@ -20,7 +20,9 @@ log = structlog.get_logger(__name__)
 CHECK_TIMEOUT = 3.0
 
 
-@get("/healthz", opt={"sites": "any"}, name="healthz", sync_to_thread=False, cache_control=None)
+@get(
+    "/healthz", opt={"sites": "any", "public": True}, name="healthz", sync_to_thread=False, cache_control=None
+)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -72,7 +74,7 @@ async def _storage(request: Request) -> None:
     await asyncio.to_thread(request.app.state.storage.ping)
 
 
-@get("/readyz", opt={"sites": "any"}, name="readyz")
+@get("/readyz", opt={"sites": "any", "public": True}, name="readyz")
 async def readyz(request: Request) -> Response[dict[str, object]]:
     settings: Settings = request.app.state.settings
     checks: dict[str, Callable[[Request], Awaitable[None]]] = {

@@ -69,11 +69,20 @@ def outbox_for(resources: PlatformResources, tenant: TenantRef, recipient: str) 
         return list(session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == recipient)))
 
 
-def post(web: TestClient[Litestar], path: str, data: dict[str, str], slug: str = "alpha", **kw: object):  # type: ignore[no-untyped-def]
+def post(
+    web: TestClient[Litestar],
+    path: str,
+    data: dict[str, str],
+    slug: str = "alpha",
+    headers: dict[str, str] | None = None,
+):  # type: ignore[no-untyped-def]
     token = web.cookies.get("csrftoken") or csrf_token(web, slug)
     return web.post(
-        path, data={**data, "_csrf_token": token}, headers=host(slug), follow_redirects=False, **kw
-    )  # type: ignore[arg-type]
+        path,
+        data={**data, "_csrf_token": token},
+        headers={**host(slug), **(headers or {})},
+        follow_redirects=False,
+    )
 
 
 def test_sign_up_verify_then_sign_in(
@@ -265,3 +274,47 @@ def test_person_required_to_use_mfa_is_sent_to_set_it_up(
     done = post(web, "/compte/double-authentification", {"code": pyotp.TOTP(secret).now()})
     assert done.status_code == 200 and "recovery codes" in done.text
     assert len(re.findall(r"<li>[0-9A-F]{5}-[0-9A-F]{5}</li>", done.text)) == 10
+
+
+def test_form_sent_after_the_session_ended_is_kept_through_sign_in(
+    web: TestClient[Litestar], clock: Clock, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    from support import totp_now
+
+    _, email, secret = make_person(resources, tenant, ["coordinator"], totp=True)
+    assert secret
+    assert (
+        post(web, "/connexion", {"email": email, "password": DEFAULT_PASSWORD}).headers["location"]
+        == "/connexion/code"
+    )
+    assert post(web, "/connexion/code", {"code": totp_now(secret, clock.now)}).status_code == 303
+    assert web.get("/gestion/invitations", headers=host("alpha")).status_code == 200
+    clock.now += 16 * 60  # coordinators: 15 minutes without activity
+    invitee = f"invite-{uuid.uuid4().hex[:6]}@example.org"
+    sent = post(
+        web, "/gestion/invitations", {"email": invitee, "roles": "volunteer"}, headers={"Accept": "text/html"}
+    )
+    assert sent.status_code == 303
+    location = sent.headers["location"]
+    assert (
+        location.startswith("/connexion?next_url=%2Fgestion%2Finvitations%3Fbrouillon%3D")
+        and "expired=1" in location
+    )
+    assert invitee not in location  # what was typed waits server-side, never in the address
+    page = web.get(location, headers=host("alpha"))
+    assert "Your session had ended" in page.text
+    next_url = re.search(r'name="next_url" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert (
+        post(
+            web, "/connexion", {"email": email, "password": DEFAULT_PASSWORD, "next_url": next_url}
+        ).status_code
+        == 303
+    )
+    back = post(web, "/connexion/code", {"code": totp_now(secret, clock.now)})
+    assert back.status_code == 303 and back.headers["location"].startswith("/gestion/invitations?brouillon=")
+    form = web.get(back.headers["location"], headers=host("alpha"))
+    assert f'value="{invitee}"' in form.text
+    assert re.search(r'value="volunteer"[^>]*checked', form.text)
+    # A draft is given back once.
+    again = web.get(back.headers["location"], headers=host("alpha"))
+    assert invitee not in again.text

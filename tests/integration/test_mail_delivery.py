@@ -30,7 +30,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
         return "250 OK"
 

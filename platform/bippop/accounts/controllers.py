@@ -36,18 +36,30 @@ from bippop.accounts.auth import (
     start_session,
 )
 from bippop.accounts.models import Person
+from bippop.accounts.oidc import enabled_providers
 from bippop.accounts.permissions import requires
 from bippop.accounts.rate_limits import RateLimiter
+from bippop.coop import controllers as coop_pages
 from bippop.notifications.jobs import announce
+from bippop.tenants.context import TenantRef
 from bippop.tenants.resolution import Site
 from bippop.web.i18n import _
 from bippop.web.pages import _safe_next, render, tenant_default_locale
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 PUBLIC = {"public": True}
+# Sign-in and sign-out also serve the co-op console, whose staff are handled by coop/controllers.py.
+TENANT_AND_COOP = {**PUBLIC, "sites": ("tenant", "coop")}
 MFA_PENDING_COOKIE = "bippop_mfa"
 MFA_PENDING_SECONDS = 5 * 60
 SELF_SERVICE_ROLES = ("beneficiary", "relative", "volunteer")
+
+
+def tenant_of(request: Request) -> TenantRef:
+    """The request's tenant (these pages are served on tenant hosts only)."""
+    site: Site = request.state.site
+    assert site.tenant is not None
+    return site.tenant
 
 
 def _form(data: dict[str, Any]) -> dict[str, str]:
@@ -61,11 +73,10 @@ def _limiter(request: Request) -> RateLimiter:
 
 async def _hit(request: Request, action: str, account: str | None) -> str | None:
     """Count an attempt; the refusal's message when the limit is reached."""
-    site: Site = request.state.site
     refusal = await anyio.to_thread.run_sync(
         lambda: _limiter(request).hit(
             action,
-            tenant_id=site.tenant.id,
+            tenant_id=tenant_of(request).id,
             account=account,
             address=request.client.host if request.client else None,
         )
@@ -74,9 +85,8 @@ async def _hit(request: Request, action: str, account: str | None) -> str | None
 
 
 async def _forget(request: Request, action: str, account: str) -> None:
-    site: Site = request.state.site
     await anyio.to_thread.run_sync(
-        lambda: _limiter(request).forget_account(action, tenant_id=site.tenant.id, account=account)
+        lambda: _limiter(request).forget_account(action, tenant_id=tenant_of(request).id, account=account)
     )
 
 
@@ -87,8 +97,7 @@ def _link(request: Request, token: str) -> str:
 async def _commit_and_send(request: Request, db_session: AsyncSession, message_ids: list[uuid.UUID]) -> None:
     await db_session.commit()
     if message_ids:
-        site: Site = request.state.site
-        await announce(request.app.state.redis, site.tenant, message_ids)
+        await announce(request.app.state.redis, tenant_of(request), message_ids)
 
 
 async def _page(
@@ -146,20 +155,32 @@ async def complete_sign_in(
 
 
 class SignInController(Controller):
-    @get("/connexion", opt=PUBLIC, name="sign-in")
+    @get("/connexion", opt=TENANT_AND_COOP, name="sign-in")
     async def sign_in_form(
         self, request: Request, db_session: NamedDependency[AsyncSession]
     ) -> Response[str]:
+        if request.state.site.kind == "coop":
+            return await coop_pages.sign_in_form(request)
         expired = request.query_params.get("expired") == "1"
         values = {"next_url": request.query_params.get("next_url", "/")}
         return await _page(
-            request, db_session, "accounts/sign_in.html", {"values": values, "errors": {}, "expired": expired}
+            request,
+            db_session,
+            "accounts/sign_in.html",
+            {
+                "values": values,
+                "errors": {},
+                "expired": expired,
+                "sso_providers": await enabled_providers(db_session),
+            },
         )
 
-    @post("/connexion", opt=PUBLIC)
+    @post("/connexion", opt=TENANT_AND_COOP)
     async def sign_in(
         self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
     ) -> Response[Any]:
+        if request.state.site.kind == "coop":
+            return await coop_pages.sign_in(request, db_session, data)
         form = _form(data)
         email, password = form.get("email", ""), form.get("password", "")
         next_url = _safe_next(form.get("next_url"))
@@ -182,37 +203,46 @@ class SignInController(Controller):
                     token = await accounts.issue_token(
                         db_session, "verify_email", person_id=person.id, email=person.email
                     )
-                    site: Site = request.state.site
                     message = accounts.mail_link(
                         db_session,
                         purpose="verify_email",
                         recipient=person.email or "",
                         person=person,
                         link=_link(request, token),
-                        tenant_name=site.tenant.name,
+                        tenant_name=tenant_of(request).name,
                     )
                     await _commit_and_send(request, db_session, [message.id])
                     errors["form"] = _(
                         "Please confirm your e-mail address first: we have just sent you a new link."
                     )
                 else:
-                    await _forget(request, "sign_in", email)
+                    # With a second factor, failed attempts keep counting until the code is right too.
+                    if person.totp_confirmed_at is None:
+                        await _forget(request, "sign_in", email)
                     return await complete_sign_in(request, db_session, person, next_url, method="password")
         values = {"email": email, "next_url": next_url}
         return await _page(
-            request, db_session, "accounts/sign_in.html", {"values": values, "errors": errors}, status=400
+            request,
+            db_session,
+            "accounts/sign_in.html",
+            {"values": values, "errors": errors, "sso_providers": await enabled_providers(db_session)},
+            status=400,
         )
 
-    @get("/connexion/code", opt=PUBLIC, name="sign-in-code")
+    @get("/connexion/code", opt=TENANT_AND_COOP, name="sign-in-code")
     async def code_form(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[Any]:
+        if request.state.site.kind == "coop":
+            return await coop_pages.code_form(request)
         if not request.cookies.get(MFA_PENDING_COOKIE):
             return Redirect("/connexion", status_code=303)
         return await _page(request, db_session, "accounts/sign_in_code.html", {"errors": {}, "values": {}})
 
-    @post("/connexion/code", opt=PUBLIC)
+    @post("/connexion/code", opt=TENANT_AND_COOP)
     async def code(
         self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
     ) -> Response[Any]:
+        if request.state.site.kind == "coop":
+            return await coop_pages.code(request, db_session, data)
         redis: Redis = request.app.state.redis
         pending_id = request.cookies.get(MFA_PENDING_COOKIE, "")
         raw = (
@@ -312,8 +342,10 @@ class SignInController(Controller):
     ) -> Response[str]:
         return await _ask_by_email(request, db_session, _form(data), "reset_password", "password_reset")
 
-    @post("/deconnexion", opt=PUBLIC, name="sign-out")
+    @post("/deconnexion", opt=TENANT_AND_COOP, name="sign-out")
     async def sign_out(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[Any]:
+        if request.state.site.kind == "coop":
+            return await coop_pages.sign_out(request)
         identity = current_identity(request)
         if identity is not None and identity.kind == "person":
             audit.record(
@@ -351,14 +383,13 @@ async def _ask_by_email(
         link = _link(request, token)
         if purpose == "sign_in_link":
             link += "?" + urlencode({"next_url": _safe_next(form.get("next_url"))})
-        site: Site = request.state.site
         message = accounts.mail_link(
             db_session,
             purpose=purpose,
             recipient=person.email or email,
             person=person,
             link=link,
-            tenant_name=site.tenant.name,
+            tenant_name=tenant_of(request).name,
         )
         await _commit_and_send(request, db_session, [message.id])
     # Same answer whether or not the address has an account.
@@ -378,7 +409,6 @@ class SignUpController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
     ) -> Response[str]:
         form = _form(data)
-        site: Site = request.state.site
         name, email, password, role = (form.get(k, "") for k in ("display_name", "email", "password", "role"))
         errors: dict[str, str] = {}
         if not name:
@@ -389,7 +419,7 @@ class SignUpController(Controller):
             errors["email"] = _("Enter an e-mail address like name@example.fr.")
         if role not in SELF_SERVICE_ROLES:
             errors["role"] = _("Choose what brings you here.")
-        problems = passwords.password_problems(password, [name, email, site.tenant.name])
+        problems = passwords.password_problems(password, [name, email, tenant_of(request).name])
         if problems:
             errors["password"] = problems[0].message
         if not errors:
@@ -409,7 +439,7 @@ class SignUpController(Controller):
                 recipient=existing.email or email,
                 person=existing,
                 link=None,
-                tenant_name=site.tenant.name,
+                tenant_name=tenant_of(request).name,
             )
         else:
             from bippop.web.i18n import current_locale
@@ -439,7 +469,7 @@ class SignUpController(Controller):
                 recipient=person.email or email,
                 person=person,
                 link=_link(request, token),
-                tenant_name=site.tenant.name,
+                tenant_name=tenant_of(request).name,
             )
         await _commit_and_send(request, db_session, [message.id])
         return await _page(request, db_session, "accounts/check_email.html", {"purpose": "verify_email"})
@@ -477,7 +507,6 @@ class LinkController(Controller):
         data: dict[str, Any] = FORM,
     ) -> Response[Any]:
         form = _form(data)
-        site: Site = request.state.site
         check = await accounts.check_token(db_session, token, lock=True)
         context: dict[str, Any] = {
             "token": token,
@@ -501,7 +530,9 @@ class LinkController(Controller):
             errors: dict[str, str] = {}
             if not name:
                 errors["display_name"] = _("Enter the name you want to be called by.")
-            problems = passwords.password_problems(password, [name, record.email or "", site.tenant.name])
+            problems = passwords.password_problems(
+                password, [name, record.email or "", tenant_of(request).name]
+            )
             if problems:
                 errors["password"] = problems[0].message
             if errors:
@@ -539,7 +570,7 @@ class LinkController(Controller):
         elif record.purpose == "reset_password":
             password = form.get("password", "")
             problems = passwords.password_problems(
-                password, [person.display_name, person.email or "", site.tenant.name]
+                password, [person.display_name, person.email or "", tenant_of(request).name]
             )
             if problems:
                 context["errors"] = {"password": problems[0].message}
@@ -549,7 +580,7 @@ class LinkController(Controller):
             audit.record(
                 db_session, "password_reset", actor_id=person.id, subject_type="person", subject_id=person.id
             )
-            await session_store(request).end_all_for(site.tenant.id, person.id)
+            await session_store(request).end_all_for(tenant_of(request).id, person.id)
         elif record.purpose == "verify_email":
             person.email_verified_at = accounts.now_utc()
             audit.record(
@@ -652,8 +683,7 @@ class AccountController(Controller):
     ) -> Response[Any]:
         identity = current_identity(request)
         assert identity is not None
-        site: Site = request.state.site
-        await session_store(request).end_all_for(site.tenant.id, identity.person_id)
+        await session_store(request).end_all_for(tenant_of(request).id, identity.person_id)
         audit.record(
             db_session,
             "sign_out_everywhere",
@@ -680,8 +710,7 @@ async def _mfa_page(
     else:
         secret = mfa.start_enrollment(person, secret_key)
         await db_session.commit()
-    site: Site = request.state.site
-    uri = mfa.provisioning_uri(secret, person.email or person.display_name, site.tenant.name)
+    uri = mfa.provisioning_uri(secret, person.email or person.display_name, tenant_of(request).name)
     context = {
         "person": person,
         "enabled": False,
@@ -725,4 +754,5 @@ ACCOUNT_CONTROLLERS = [
     LinkController,
     AccountController,
     SessionController,
+    *coop_pages.COOP_CONTROLLERS,  # the co-op staff's own account pages
 ]

@@ -5,6 +5,9 @@ everyone else. The TOTP secret is stored encrypted (Fernet, key derived from
 BIPPOP_SECRET_KEY); a code is accepted once (the last used time step is kept),
 with one step of clock drift either side. Recovery codes are random, shown once,
 stored as SHA-256 hashes and burnt on use.
+
+The functions take anyone who holds a second factor: a tenant's ``Person`` or a co-op
+``Staff`` member, whose recovery codes live in their own table (``code_model``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
+from typing import Protocol, cast
 
 import pyotp
 import segno
@@ -23,7 +27,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bippop.accounts.models import Person, RecoveryCode
+from bippop.accounts.models import RecoveryCode
+from bippop.coop.models import StaffRecoveryCode
 
 MFA_REQUIRED_ROLES = frozenset({"coordinator", "tenant_admin"})
 ISSUER = "Bip Pop"
@@ -33,6 +38,18 @@ DRIFT_STEPS = 1
 
 class MfaError(ValueError):
     pass
+
+
+class SecondFactorHolder(Protocol):
+    """What these functions need of a person (tenant) or staff member (co-op)."""
+
+    id: uuid.UUID
+    totp_secret: str | None
+    totp_confirmed_at: datetime.datetime | None
+    totp_last_step: int | None
+
+
+CodeModel = type[RecoveryCode] | type[StaffRecoveryCode]
 
 
 def mfa_required(roles: Iterable[str]) -> bool:
@@ -80,7 +97,7 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return None
 
 
-def start_enrollment(person: Person, secret_key: str) -> str:
+def start_enrollment(person: SecondFactorHolder, secret_key: str) -> str:
     """Give the person a new, unconfirmed secret; returns it in clear (to show once, with the QR code)."""
     secret = new_secret()
     person.totp_secret = seal(secret, secret_key)
@@ -89,7 +106,15 @@ def start_enrollment(person: Person, secret_key: str) -> str:
     return secret
 
 
-def confirm_enrollment(session: Session, person: Person, code: str, secret_key: str, now: float) -> list[str]:
+def confirm_enrollment(
+    session: Session,
+    person: SecondFactorHolder,
+    code: str,
+    secret_key: str,
+    now: float,
+    *,
+    code_model: CodeModel = RecoveryCode,
+) -> list[str]:
     """Check the first code from the app; on success turns TOTP on and returns new recovery codes."""
     if not person.totp_secret:
         raise MfaError("no enrollment in progress")
@@ -98,10 +123,10 @@ def confirm_enrollment(session: Session, person: Person, code: str, secret_key: 
         raise MfaError("wrong code")
     person.totp_last_step = step
     person.totp_confirmed_at = datetime.datetime.fromtimestamp(now, datetime.UTC)
-    return replace_recovery_codes(session, person)
+    return replace_recovery_codes(session, person, code_model=code_model)
 
 
-def verify(person: Person, code: str, secret_key: str, now: float) -> bool:
+def verify(person: SecondFactorHolder, code: str, secret_key: str, now: float) -> bool:
     """A code from the app, each accepted once."""
     if not person.totp_secret or person.totp_confirmed_at is None:
         return False
@@ -116,25 +141,37 @@ def _hash_code(code: str) -> str:
     return hashlib.sha256(code.replace("-", "").replace(" ", "").upper().encode()).hexdigest()
 
 
-def replace_recovery_codes(session: Session, person: Person) -> list[str]:
-    for old in session.scalars(select(RecoveryCode).where(RecoveryCode.person_id == person.id)):
+def replace_recovery_codes(
+    session: Session, person: SecondFactorHolder, *, code_model: CodeModel = RecoveryCode
+) -> list[str]:
+    for old in session.scalars(select(code_model).where(code_model.person_id == person.id)):
         session.delete(old)
     codes = []
     for _ in range(RECOVERY_CODES):
         raw = secrets.token_hex(5).upper()  # 40 bits each: 10 hex characters, shown as two groups of five
         codes.append(f"{raw[:5]}-{raw[5:]}")
-        session.add(RecoveryCode(id=uuid.uuid4(), person_id=person.id, code_hash=_hash_code(raw)))
+        session.add(code_model(id=uuid.uuid4(), person_id=person.id, code_hash=_hash_code(raw)))
     return codes
 
 
-def use_recovery_code(session: Session, person: Person, code: str, now: float) -> bool:
+def use_recovery_code(
+    session: Session,
+    person: SecondFactorHolder,
+    code: str,
+    now: float,
+    *,
+    code_model: CodeModel = RecoveryCode,
+) -> bool:
     """True once per code; the code is burnt."""
-    found = session.scalar(
-        select(RecoveryCode).where(
-            RecoveryCode.person_id == person.id,
-            RecoveryCode.code_hash == _hash_code(code),
-            RecoveryCode.used_at.is_(None),
-        )
+    found = cast(
+        "RecoveryCode | StaffRecoveryCode | None",
+        session.scalar(
+            select(code_model).where(
+                code_model.person_id == person.id,
+                code_model.code_hash == _hash_code(code),
+                code_model.used_at.is_(None),
+            )
+        ),
     )
     if found is None:
         return False

@@ -24,21 +24,27 @@ def _key(scope: uuid.UUID, draft_id: str) -> str:
     return f"bippop:t:{scope}:draft:{draft_id}"
 
 
-def keep_fields(form: dict[str, Any]) -> dict[str, str]:
-    return {
-        name: str(value)
-        for name, value in form.items()
-        if name not in _SKIPPED and "password" not in name and isinstance(value, str)
-    }
+def keep_fields(form: Any) -> dict[str, str | list[str]]:
+    """The form's text fields (a field sent several times, like checkboxes, as a list)."""
+    kept: dict[str, str | list[str]] = {}
+    for name in dict.fromkeys(form.keys()):
+        if name in _SKIPPED or "password" in name:
+            continue
+        values = [
+            v for v in (form.getall(name) if hasattr(form, "getall") else [form[name]]) if isinstance(v, str)
+        ]
+        if values:
+            kept[name] = values if len(values) > 1 else values[0]
+    return kept
 
 
-async def save_draft(redis: Redis, scope: uuid.UUID, path: str, fields: dict[str, str]) -> str:
+async def save_draft(redis: Redis, scope: uuid.UUID, path: str, fields: dict[str, str | list[str]]) -> str:
     draft_id = secrets.token_urlsafe(16)
     await redis.set(_key(scope, draft_id), json.dumps({"path": path, "fields": fields}), ex=DRAFT_SECONDS)
     return draft_id
 
 
-async def take_draft(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def take_draft(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The fields kept for this page (named by ``?brouillon=``), once; empty when there is none."""
     from bippop.accounts.auth import scope_id
 
@@ -53,4 +59,5 @@ async def take_draft(request: Request[Any, Any, Any]) -> dict[str, str]:
     data = json.loads(raw)
     if data.get("path") != request.url.path:
         return {}
-    return {str(k): str(v) for k, v in data.get("fields", {}).items()}
+    fields: dict[str, Any] = data.get("fields", {})
+    return fields

@@ -29,7 +29,7 @@ async def sign_in_location(request: Request) -> str:
     scope = scope_id(request)
     if request.method == "POST" and scope is not None:
         form = await request.form()
-        fields = keep_fields(dict(form.items()))
+        fields = keep_fields(form)
         if fields:
             draft = await save_draft(request.app.state.redis, scope, target, fields)
             target = f"{target}?{urlencode({DRAFT_PARAM: draft})}"

@@ -132,31 +132,38 @@ def _safe_next(target: str | None) -> str:
 
 
 class PagesController(Controller):
-    @get("/", opt={"sites": ALL_SITES}, name="home")
+    @get("/", opt={"sites": ALL_SITES, "public": True}, name="home")
     async def home(
         self, request: HTMXRequest, site: NamedDependency[Site], db_session: NamedDependency[AsyncSession]
-    ) -> Response[str]:
+    ) -> Response[Any]:
         if site.kind == "public":
             return render(request, "public_home.html", {})
         if site.kind == "coop":
-            return render(request, "coop_home.html", {})
+            from bippop.coop.controllers import console  # imports this module: not at the top
+
+            return await console(request, db_session)
         volunteers = await db_session.scalar(
             select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
         )
         locale = await tenant_default_locale(db_session)
-        return render(request, "home.html", {"volunteers": volunteers or 0}, default_locale=locale)
+        from bippop.modules.registry import enabled_modules
 
-    @get("/contact", name="contact")
+        services = await enabled_modules(db_session)
+        return render(
+            request, "home.html", {"volunteers": volunteers or 0, "services": services}, default_locale=locale
+        )
+
+    @get("/contact", opt={"public": True}, name="contact")
     async def contact(self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]) -> Response[str]:
         locale = await tenant_default_locale(db_session)
         return render(request, "contact.html", {}, fragment="contact", default_locale=locale)
 
-    @get("/{path:path}", opt={"sites": ALL_SITES}, name="not-found", include_in_schema=False)
+    @get("/{path:path}", opt={"sites": ALL_SITES, "public": True}, name="not-found", include_in_schema=False)
     async def not_found(self, path: FromPath[str]) -> None:
         """Any other path, once the host is resolved: the calm, themed 404 page."""
         raise NotFoundException()
 
-    @get("/langue", opt={"sites": ALL_SITES}, name="language")
+    @get("/langue", opt={"sites": ALL_SITES, "public": True}, name="language")
     async def language(
         self, request: Request, lang: FromQuery[str] = "fr", next_url: FromQuery[str | None] = None
     ) -> Redirect:
