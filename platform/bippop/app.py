@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import time
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXPlugin
 from redis.asyncio import Redis
 
+from bippop import __version__
+from bippop.accounts.admin import ADMIN_CONTROLLERS
 from bippop.accounts.auth import IdentityMiddleware, secure_cookies
 from bippop.accounts.controllers import ACCOUNT_CONTROLLERS
 from bippop.accounts.rate_limits import RateLimiter
+from bippop.accounts.sso import SsoController
+from bippop.aid.coordination import COORDINATION_CONTROLLERS
+from bippop.aid.portal import PORTAL_CONTROLLERS
 from bippop.broker import build_broker, configure_broker
 from bippop.config import MAIN_CLUSTER, Settings, get_settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.deps import provide_db_session, provide_site
 from bippop.health import healthz, readyz
+from bippop.modules import registry as module_registry
+from bippop.notifications.calendar import CalendarFeedController
+from bippop.notifications.controllers import DevOutboxController
 from bippop.observability import RequestLogMiddleware, configure_logging
 from bippop.storage import storage_from_settings
 from bippop.tenants.cache import AsyncHostCache
@@ -34,7 +43,7 @@ from bippop.web.templates import ThemeEngines
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
-    templates = ThemeEngines(settings.themes_dir)
+    templates = ThemeEngines(settings.themes_dir, extra_dirs=module_registry.template_dirs())
 
     async def startup(app: Litestar) -> None:
         engine = make_async_engine(settings)
@@ -73,8 +82,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         for theme in templates.environments
     ]
+    development_only = [DevOutboxController] if settings.is_development else []
     return Litestar(
-        route_handlers=[healthz, readyz, PagesController, *ACCOUNT_CONTROLLERS, *static_routers],
+        route_handlers=[
+            healthz,
+            readyz,
+            PagesController,
+            *ACCOUNT_CONTROLLERS,
+            *PORTAL_CONTROLLERS,
+            *ADMIN_CONTROLLERS,
+            *COORDINATION_CONTROLLERS,
+            SsoController,
+            CalendarFeedController,
+            *development_only,
+            *static_routers,
+        ],
         dependencies={
             "site": Provide(provide_site, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
@@ -85,6 +107,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HostResolutionMiddleware(),
             IdentityMiddleware(),
         ],
+        # The API description documents routes, not tenant data: served on the public site only.
+        openapi_config=OpenAPIConfig(
+            title="Bip Pop",
+            version=__version__,
+            openapi_router=Router(
+                path="/schema", route_handlers=[], opt={"sites": ("public",), "public": True}
+            ),
+        ),
         csrf_config=CSRFConfig(
             secret=settings.effective_secret_key(),
             cookie_name="__Host-csrftoken" if secure_cookies(settings) else "csrftoken",

@@ -342,3 +342,278 @@ def tenants_provision(slug: str) -> None:
 
     status = reprovision(get_settings(), slug)
     console.print(f"« {slug} » : {status}.")
+
+
+@tenants.command("sso")
+@click.argument("slug")
+@click.argument("provider", type=click.Choice(["franceconnect", "proconnect"]))
+@click.option("--issuer", default=None, help="Issuer URL given by the provider, e.g. https://…/api/v2.")
+@click.option("--client-id", default=None, help="Client id of this tenant's service at the provider.")
+@click.option(
+    "--client-secret-env",
+    default=None,
+    metavar="VARNAME",
+    help="Name of the environment variable holding the client secret (never on the command line).",
+)
+@click.option(
+    "--disable", is_flag=True, help="Turn the provider off for this tenant (its settings are kept)."
+)
+@click.option("--no-check", is_flag=True, help="Do not fetch the provider's discovery document first.")
+@friendly_errors
+def tenants_sso(
+    slug: str,
+    provider: str,
+    issuer: str | None,
+    client_id: str | None,
+    client_secret_env: str | None,
+    disable: bool,
+    no_check: bool,
+) -> None:
+    """Turn sign-in with FranceConnect (residents) or ProConnect (agents) on or off for tenant SLUG.
+
+    Declare the portal's return address at the provider first:
+    https://<tenant host>/connexion/<provider>/retour (see docs/sso.md). The client secret is
+    read from the variable named by --client-secret-env and stored encrypted.
+    """
+    from bippop.accounts import oidc
+
+    label = oidc.PROVIDERS[provider].label
+    if disable:
+        if oidc.configure_tenant(get_settings(), slug, provider, disable=True):
+            console.print(f"Connexion avec {label} désactivée pour « {slug} » (réglages conservés).")
+        else:
+            console.print(f"{label} n'était pas configuré pour « {slug} » : rien à désactiver.")
+        return
+    missing = [
+        name
+        for name, value in (
+            ("--issuer", issuer),
+            ("--client-id", client_id),
+            ("--client-secret-env", client_secret_env),
+        )
+        if not value
+    ]
+    if missing:
+        err_console.print(f"[red]Il manque[/red] {', '.join(missing)} (ou --disable).")
+        sys.exit(2)
+    assert issuer and client_id and client_secret_env
+    secret = os.environ.get(client_secret_env, "")
+    if not secret:
+        err_console.print(f"[red]La variable d'environnement {client_secret_env} est vide ou absente.[/red]")
+        sys.exit(2)
+    try:
+        issuer = oidc.check_issuer(issuer)
+        if not no_check:
+            oidc.check_provider(issuer)
+    except ValueError as exc:
+        err_console.print(f"[red]Émetteur refusé :[/red] {exc}")
+        sys.exit(2)
+    except oidc.SsoError as exc:
+        err_console.print(
+            f"[red]{label} ne répond pas comme prévu[/red] ({exc.reason}) à {issuer}/.well-known/openid-configuration."
+            " Vérifiez l'adresse de l'émetteur, ou relancez avec --no-check."
+        )
+        sys.exit(1)
+    oidc.configure_tenant(
+        get_settings(), slug, provider, issuer=issuer, client_id=client_id, client_secret=secret
+    )
+    console.print(f"Connexion avec {label} activée pour « {slug} ».")
+    console.print(f"Adresse de retour à déclarer : https://<adresse du portail>/connexion/{provider}/retour")
+
+
+# Co-op staff -------------------------------------------------------------------------
+
+
+@main.group()
+def staff() -> None:
+    """Accounts of the co-operative's staff, who sign in on the console (https://coop.<base domain>)."""
+
+
+@staff.command("create")
+@click.option("--email", required=True, help="Their e-mail address, used to sign in.")
+@click.option("--name", required=True, help="Their name, as colleagues know it.")
+@click.option(
+    "--role",
+    type=click.Choice(["coop_operator", "coop_admin"]),
+    required=True,
+    help="coop_operator (runs the platform) or coop_admin (also manages staff).",
+)
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    default=None,
+    help="Read the password from environment variable VAR instead of asking for it (for scripts).",
+)
+@friendly_errors
+def staff_create(email: str, name: str, role: str, password_env: str | None) -> None:
+    """Create a staff account. The password is asked twice, hidden (or read from --password-env).
+
+    At the first sign-in the console requires setting up an authenticator app (second factor)."""
+    from bippop.coop.auth import StaffError, create_staff
+    from bippop.runtime.operations import resources_for
+
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            err_console.print(f"[red]Refusé :[/red] la variable {password_env} est vide ou absente.")
+            sys.exit(2)
+    else:
+        password = click.prompt("Mot de passe", hide_input=True, confirmation_prompt="Encore une fois")
+    settings = get_settings()
+    try:
+        with resources_for(settings).admin_sessions()() as session, session.begin():
+            created = create_staff(session, email=email, name=name, role=role, password=password)
+            email = created.email
+    except StaffError as exc:
+        err_console.print(f"[red]Refusé :[/red] {exc}")
+        sys.exit(1)
+    console.print(f"Compte [bold]{email}[/bold] créé ({role}).")
+    console.print(
+        f"Connexion : http://coop.{settings.base_domain}/connexion (double authentification requise)."
+    )
+
+
+@staff.command("list")
+@friendly_errors
+def staff_list() -> None:
+    """List staff accounts: roles, second factor, state."""
+    from bippop.coop.auth import all_staff
+    from bippop.runtime.operations import resources_for
+
+    with resources_for(get_settings()).admin_sessions()() as session:
+        rows = all_staff(session)
+        table = Table("nom")
+        table.add_column("rôles", overflow="fold")
+        table.add_column("2e facteur")
+        table.add_column("état")
+        table.add_column("courriel", no_wrap=True)  # whole, to copy into `bippop staff disable`
+        for member in rows:
+            table.add_row(
+                member.display_name,
+                ", ".join(member.roles),
+                "oui" if member.totp_confirmed_at else "non",
+                "désactivé" if member.disabled_at else "actif",
+                member.email,
+            )
+    console.print(table)
+    console.print(f"{len(rows)} membre(s) de l'équipe.")
+
+
+@staff.command("disable")
+@click.option("--email", required=True, help="E-mail address of the account.")
+@friendly_errors
+def staff_disable(email: str) -> None:
+    """Disable a staff account: no more sign-in, and its open sessions end now."""
+    import asyncio
+
+    from bippop.coop.auth import StaffError, disable_staff, end_staff_sessions
+    from bippop.runtime.operations import resources_for
+
+    settings = get_settings()
+    try:
+        with resources_for(settings).admin_sessions()() as session, session.begin():
+            member = disable_staff(session, email)
+            staff_id, email = member.id, member.email
+    except StaffError as exc:
+        err_console.print(f"[red]Refusé :[/red] {exc}")
+        sys.exit(1)
+    console.print(f"Compte [bold]{email}[/bold] désactivé.")
+    if settings.redis_url:
+        ended = asyncio.run(end_staff_sessions(settings.redis_url, staff_id))
+        console.print(f"{ended} session(s) ouverte(s) fermée(s).")
+    else:
+        console.print(
+            "Sans BIPPOP_REDIS_URL, ses sessions ouvertes s'arrêtent à leur expiration (8 h au plus)."
+        )
+
+
+# Text messages and voice calls ---------------------------------------------------------------
+
+
+@tenants.command("sms")
+@click.argument("slug")
+@click.option(
+    "--provider",
+    type=click.Choice(["brevo", "webhook"]),
+    default=None,
+    help="brevo (Brevo transactional SMS) or webhook (any JSON endpoint; SMS or voice).",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(["sms", "voice"]),
+    default="sms",
+    show_default=True,
+    help="What this provider delivers: text messages, or calls reading a text aloud.",
+)
+@click.option("--sender", default=None, help="Sender shown on phones, e.g. MAIRIE (Brevo: 3 to 11 letters).")
+@click.option(
+    "--endpoint",
+    default=None,
+    help="Provider URL (https://). Brevo: defaults to its transactional SMS API; required for webhook.",
+)
+@click.option("--account", default=None, help="Account or service name at the provider, if it asks for one.")
+@click.option(
+    "--api-key-env",
+    default=None,
+    metavar="VAR",
+    help="Name of the environment variable holding the API key (never on the command line).",
+)
+@click.option("--disable", is_flag=True, help="Remove this tenant's provider for the channel.")
+@friendly_errors
+def tenants_sms(
+    slug: str,
+    provider: str | None,
+    channel: str,
+    sender: str | None,
+    endpoint: str | None,
+    account: str | None,
+    api_key_env: str | None,
+    disable: bool,
+) -> None:
+    """Choose how tenant SLUG sends text messages (or, with --channel voice, voice calls).
+
+    Without a provider, development and test machines keep texts in the outbox (page
+    /dev/courriels) and production tells a coordinator to phone the person instead. The API key is
+    read from the variable named by --api-key-env and stored encrypted.
+    """
+    from bippop.notifications import providers
+
+    label = "SMS" if channel == "sms" else "appels vocaux"
+    if disable:
+        if providers.configure_tenant(get_settings(), slug, channel=channel, disable=True):
+            console.print(f"Fournisseur d'{label} retiré pour « {slug} ».")
+        else:
+            console.print(f"Aucun fournisseur d'{label} n'était configuré pour « {slug} ».")
+        return
+    missing = [
+        name
+        for name, value in (("--provider", provider), ("--sender", sender), ("--api-key-env", api_key_env))
+        if not value
+    ]
+    if provider == "webhook" and not endpoint:
+        missing.append("--endpoint")
+    if missing:
+        err_console.print(f"[red]Il manque[/red] {', '.join(missing)} (ou --disable).")
+        sys.exit(2)
+    assert provider and sender and api_key_env
+    api_key = os.environ.get(api_key_env, "")
+    if not api_key:
+        err_console.print(f"[red]La variable d'environnement {api_key_env} est vide ou absente.[/red]")
+        sys.exit(2)
+    try:
+        providers.configure_tenant(
+            get_settings(),
+            slug,
+            channel=channel,
+            provider=provider,
+            api_key=api_key,
+            sender=sender,
+            endpoint=endpoint,
+            account=account,
+        )
+    except ValueError as exc:
+        err_console.print(f"[red]Refusé :[/red] {exc}")
+        sys.exit(2)
+    console.print(
+        f"{label.capitalize() if channel == 'voice' else label} de « {slug} » envoyés par {provider}."
+    )

@@ -23,6 +23,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         (tenant_jobs.purge_deleted_tenants, {"hours": 1}),
         (tenant_jobs.purge_audit_events, {"hours": 24}),
         (notification_jobs.sweep_outboxes, {"minutes": 1}),
+        (notification_jobs.send_reminders, {"minutes": 10}),
     )
     for actor, every in periodic:
         # coalesce + one instance: a scheduler that was down does not fire a burst of catch-up runs.
@@ -36,5 +37,16 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         coalesce=True,
         max_instances=1,
         hours=24,
+    )
+    # The volunteers' digest: once a day, at 17:00 Paris time (the scheduler's time zone).
+    scheduler.add_job(
+        notification_jobs.send_digests.send,
+        "cron",
+        id=notification_jobs.send_digests.actor_name,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=3600,
+        hour=17,
+        minute=0,
     )
     return scheduler

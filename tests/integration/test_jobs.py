@@ -115,6 +115,10 @@ def test_scheduler_enqueues_each_periodic_job_once(settings: Settings) -> None:
         "refill_spare_pool",
         "purge_deleted_tenants",
         "purge_audit_events",
+        "sweep_outboxes",
+        "sweep_outboxes_full",
+        "send_reminders",
+        "send_digests",
     }
     assert jobs["purge_deleted_tenants"].trigger.interval.total_seconds() == 3600
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

@@ -233,5 +233,7 @@ class RequestMessage(TenantRecord):
     __tablename__ = "request_messages"
 
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("help_requests.id", ondelete="CASCADE"))
-    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), default=None)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
     body: Mapped[str] = mapped_column(Text)

@@ -1,5 +1,6 @@
 """Development only: the tenant's outbox as a page, so that a developer without a mail server can open
-the links the platform sends (sign-up, reset, invitations). Never registered outside development."""
+the links the platform sends (sign-up, reset, invitations), and the text messages and voice calls the
+development provider kept (``?canal=sms`` shows one channel). Never registered outside development."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.notifications.models import OutboxMessage
 from bippop.web.pages import render
 
+CHANNELS = ("email", "sms", "voice")
+
 
 class DevOutboxController(Controller):
     @get("/dev/courriels", opt={"public": True}, name="dev-outbox")
-    async def outbox(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        messages = (
-            await db_session.scalars(
-                select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(50)
-            )
-        ).all()
+    async def outbox(
+        self, request: Request, db_session: NamedDependency[AsyncSession], canal: str | None = None
+    ) -> Response[str]:
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(50)
+        if canal in CHANNELS:
+            query = query.where(OutboxMessage.channel == canal)
+        messages = (await db_session.scalars(query)).all()
         return render(request, "dev_outbox.html", {"messages": messages})

@@ -1,16 +1,28 @@
-"""Delivery jobs: one message (by id, in its tenant's scope), and the sweeper for what was never sent."""
+"""Notification jobs: delivering one message (by id, in its tenant's scope), the sweeper for what was
+never sent, appointment reminders (every 10 minutes) and the volunteers' daily digest (17:00).
+
+Reminders and digests fan out from platform scope to one job per active tenant; the tenant job
+plans (``plan_reminders`` / ``plan_digests``, which take ``now`` so that tests can travel in time),
+commits, then enqueues the deliveries. A retried job finds the appointments already reminded and the
+offers already digested, and the dedupe keys make a second write impossible anyway.
+"""
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import uuid
+from collections.abc import Callable
 
 import anyio.to_thread
 import dramatiq
 import structlog
 from redis.asyncio import Redis as AsyncRedis
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
+from bippop.config import Settings
 from bippop.tenants.context import TenantRef, tenant_scope
 
 log = structlog.get_logger(__name__)
@@ -31,10 +43,10 @@ def deliver_message(message_id: str) -> None:
             status = deliver(session, resources.settings, uuid.UUID(message_id), tenant_host=host)
         except DeliveryError as exc:
             session.commit()  # keep the attempt count and the error, then let dramatiq retry
-            log.warning("mail_delivery_failed", message_id=message_id, error=str(exc))
+            log.warning("message_delivery_failed", message_id=message_id, error=str(exc))
             raise
         session.commit()
-    log.info("mail_delivery", message_id=message_id, status=status)
+    log.info("message_delivery", message_id=message_id, status=status)
 
 
 PENDING_TENANTS_KEY = "bippop:outbox:tenants-with-pending"
@@ -95,3 +107,158 @@ def sweep_outboxes(full: bool = False) -> None:
         with tenant_scope(tenant):
             for message_id in waiting:
                 deliver_message.send(str(message_id))
+
+
+# Reminders and digests -------------------------------------------------------------------------
+
+REMINDER_WINDOW = datetime.timedelta(hours=24)
+
+
+def plan_reminders(
+    session: Session, *, now: datetime.datetime, settings: Settings | None = None
+) -> list[uuid.UUID]:
+    """Remind the person helped and the volunteer of each appointment starting within 24 hours that was
+    not reminded yet; returns the outbox ids to deliver after commit. Appointments are locked (skip
+    locked), so two runs at once never take the same one, and each reminder has its dedupe key."""
+    from bippop.aid.models import Appointment, HelpRequest
+    from bippop.notifications.dispatch import notify_sync
+
+    appointments = session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.status == "scheduled",
+            Appointment.reminded_at.is_(None),
+            Appointment.starts_at > now,
+            Appointment.starts_at <= now + REMINDER_WINDOW,
+        )
+        .order_by(Appointment.starts_at)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    ).all()
+    ids: list[uuid.UUID] = []
+    for appointment in appointments:
+        request = session.get(HelpRequest, appointment.request_id)
+        if request is not None:
+            for person_id in dict.fromkeys((request.beneficiary_id, appointment.volunteer_id)):
+                ids.extend(
+                    notify_sync(
+                        session,
+                        person_id=person_id,
+                        purpose="appointment_reminder",
+                        request_id=request.id,
+                        appointment_id=appointment.id,
+                        dedupe_key=f"reminder:{appointment.id}:{person_id}",
+                        settings=settings,
+                        now=now,
+                    )
+                )
+        appointment.reminded_at = now
+    return ids
+
+
+def plan_digests(
+    session: Session, *, now: datetime.datetime, settings: Settings | None = None
+) -> list[uuid.UUID]:
+    """One message per volunteer listing the requests offered to them since their last digest (still
+    waiting for a volunteer); those offers are then marked as sent. Returns the outbox ids."""
+    from bippop.accounts.models import Person
+    from bippop.aid.models import HelpRequest, RequestOffer
+    from bippop.notifications.dispatch import digest_sync
+
+    rows = session.execute(
+        select(RequestOffer, HelpRequest)
+        .join(HelpRequest, HelpRequest.id == RequestOffer.request_id)
+        .where(
+            RequestOffer.digest_sent_at.is_(None),
+            RequestOffer.declined_at.is_(None),
+            HelpRequest.status.in_(("open", "offered")),
+            HelpRequest.volunteer_id.is_(None),
+        )
+        .order_by(RequestOffer.volunteer_id, RequestOffer.offered_at, RequestOffer.id)
+        .with_for_update(of=RequestOffer, skip_locked=True)
+    ).all()
+    by_volunteer: dict[uuid.UUID, list[tuple[RequestOffer, HelpRequest]]] = {}
+    for offer, request in rows:
+        by_volunteer.setdefault(offer.volunteer_id, []).append((offer, request))
+    ids: list[uuid.UUID] = []
+    for volunteer_id, pairs in by_volunteer.items():
+        volunteer = session.get(Person, volunteer_id)
+        if volunteer is None:
+            continue
+        offers = [offer for offer, _request in pairs]
+        fingerprint = hashlib.sha256(",".join(sorted(str(o.id) for o in offers)).encode()).hexdigest()[:16]
+        ids.extend(
+            digest_sync(
+                session,
+                volunteer,
+                [request for _offer, request in pairs],
+                dedupe_key=f"digest:{volunteer_id}:{fingerprint}",
+                settings=settings,
+            )
+        )
+        for offer in offers:
+            offer.digest_sent_at = now
+    return ids
+
+
+def _active_tenants() -> list[TenantRef]:
+    from bippop.runtime.resources import platform_resources
+
+    resources = platform_resources()
+    with resources.engine.connect() as connection:
+        ids = list(
+            connection.execute(
+                text("select id from platform.tenants where status = 'active' order by id")
+            ).scalars()
+        )
+    found = [resources.load_tenant(tenant_id) for tenant_id in ids]
+    return [tenant for tenant in found if tenant is not None and tenant.is_active]
+
+
+def _run_for_current_tenant(plan: Callable[..., list[uuid.UUID]], label: str) -> list[uuid.UUID]:
+    """Plan in the current tenant's scope, commit, then enqueue each message (ids only)."""
+    from bippop.runtime.resources import platform_resources
+    from bippop.tenants.context import require_tenant
+
+    tenant = require_tenant()
+    resources = platform_resources()
+    with resources.tenant_session(tenant) as session:
+        ids = plan(session, now=datetime.datetime.now(datetime.UTC), settings=resources.settings)
+        session.commit()
+    if ids and resources.redis is not None:
+        resources.redis.sadd(PENDING_TENANTS_KEY, str(tenant.id))
+    for message_id in ids:
+        try:
+            deliver_message.send(str(message_id))
+        except Exception:  # broker down: the sweeper sends it once it is back
+            log.warning("mail_enqueue_failed", message_id=str(message_id))
+    log.info(label, messages=len(ids))
+    return ids
+
+
+@dramatiq.actor(queue_name="notifications", max_retries=5, min_backoff=10_000)
+def remind_tenant() -> None:
+    """The current tenant's reminders (enqueued by ``send_reminders``)."""
+    _run_for_current_tenant(plan_reminders, "reminders_planned")
+
+
+@dramatiq.actor(queue_name="notifications", max_retries=5, min_backoff=10_000)
+def digest_tenant() -> None:
+    """The current tenant's volunteer digests (enqueued by ``send_digests``)."""
+    _run_for_current_tenant(plan_digests, "digests_planned")
+
+
+@dramatiq.actor(queue_name="notifications", max_retries=0)
+def send_reminders() -> None:
+    """Periodic (every 10 minutes): one ``remind_tenant`` job per active tenant."""
+    for tenant in _active_tenants():
+        with tenant_scope(tenant):
+            remind_tenant.send()
+
+
+@dramatiq.actor(queue_name="notifications", max_retries=0)
+def send_digests() -> None:
+    """Daily at 17:00 (Paris): one ``digest_tenant`` job per active tenant."""
+    for tenant in _active_tenants():
+        with tenant_scope(tenant):
+            digest_tenant.send()

@@ -1,10 +1,12 @@
-"""Writing to the outbox, and delivering one message by SMTP.
+"""Writing to the outbox, and delivering one message: e-mail by SMTP, text messages and voice calls
+through the tenant's provider (notifications/providers.py).
 
 A message row is added in the same transaction as the change it announces; after commit the
 caller enqueues ``deliver_message`` with the row's id (never its content). A message whose job
-was lost, or whose SMTP server was down, stays ``pending`` and the sweeper sends it later. The
-delivery locks the row, so two workers never send the same message; once sent, a message that
-carried a secret link keeps no body.
+was lost, or whose server or provider was down, stays ``pending`` and the sweeper sends it later.
+The delivery locks the row, so two workers never send the same message; once sent, a message that
+carried a secret link keeps no body. A text or call that can never go out (number refused, no
+provider in production, too many attempts) becomes a task for the coordinators: phone the person.
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ import uuid
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+import structlog
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bippop.config import Settings
 from bippop.notifications.models import OutboxMessage
+from bippop.notifications.providers import DeliveryError as DeliveryError  # re-exported: jobs catch it here
+from bippop.notifications.providers import provider_for
+
+log = structlog.get_logger(__name__)
 
 MAX_ATTEMPTS = 20
 # Purposes whose body holds a secret (a sign-in or reset link): emptied once delivered.
 SECRET_PURPOSES = frozenset({"verify_email", "reset_password", "sign_in_link", "invitation"})
-
-
-class DeliveryError(RuntimeError):
-    """The mail server refused or could not be reached; the message stays pending."""
 
 
 def queue_email(
@@ -55,6 +59,39 @@ def queue_email(
     )
     session.add(message)
     return message
+
+
+def write_message(
+    session: Session,
+    *,
+    channel: str,
+    purpose: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    person_id: uuid.UUID | None = None,
+    dedupe_key: str | None = None,
+) -> uuid.UUID | None:
+    """Add one message of any channel; with a ``dedupe_key`` already used, write nothing and return None
+    (a retried job, or two running at once: the unique key decides, in the database)."""
+    found = session.execute(
+        insert(OutboxMessage)
+        .values(
+            id=uuid.uuid4(),
+            channel=channel,
+            purpose=purpose,
+            person_id=person_id,
+            recipient=recipient[:254],
+            subject=subject[:200],
+            body=body,
+            status="pending",
+            attempts=0,
+            dedupe_key=dedupe_key,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.id)
+    ).scalar_one_or_none()
+    return found
 
 
 def send_smtp(settings: Settings, message: OutboxMessage, *, tenant_host: str) -> None:
@@ -89,8 +126,49 @@ def send_smtp(settings: Settings, message: OutboxMessage, *, tenant_host: str) -
         raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
+def send_by_provider(session: Session, settings: Settings, message: OutboxMessage) -> str:
+    """A text message or a voice call through the tenant's provider; returns the provider's id."""
+    from bippop.accounts.models import Person
+
+    provider = provider_for(session, settings, message.channel)
+    if provider is None:
+        raise DeliveryError(f"no {message.channel} provider configured for this tenant", permanent=True)
+    person = session.get(Person, message.person_id) if message.person_id else None
+    language = person.locale if person is not None and person.locale else "fr"
+    reference = provider.send(message.recipient, message.body, str(message.id), language=language)
+    log.info(
+        "provider_accepted",
+        message_id=str(message.id),
+        channel=message.channel,
+        provider=provider.name,
+        reference=reference,
+    )
+    return reference
+
+
+def call_instead(session: Session, message: OutboxMessage) -> None:
+    """A text or call that will never go out: a coordinator phones the person instead (once)."""
+    from bippop.aid.models import CoordinatorTask
+
+    if message.person_id is None:
+        return
+    session.execute(
+        insert(CoordinatorTask)
+        .values(
+            id=uuid.uuid4(),
+            kind="call_person",
+            person_id=message.person_id,
+            note=message.purpose,
+            dedupe_key=f"undelivered:{message.id}",
+            status="open",
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+
+
 def deliver(session: Session, settings: Settings, message_id: uuid.UUID, *, tenant_host: str) -> str:
-    """Send one outbox message if it is still pending; returns its status afterwards."""
+    """Send one outbox message if it is still pending; returns its status afterwards. Raises
+    ``DeliveryError`` when it should be tried again later (the message stays pending)."""
     message = session.scalar(
         select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update(skip_locked=True)
     )
@@ -100,12 +178,21 @@ def deliver(session: Session, settings: Settings, message_id: uuid.UUID, *, tena
         return message.status
     message.attempts += 1
     try:
-        send_smtp(settings, message, tenant_host=tenant_host)
+        if message.channel == "email":
+            send_smtp(settings, message, tenant_host=tenant_host)
+        elif message.channel in ("sms", "voice"):
+            send_by_provider(session, settings, message)
+        else:
+            raise DeliveryError(f"unknown channel {message.channel!r}", permanent=True)
     except DeliveryError as exc:
         message.last_error = str(exc)
-        if message.attempts >= MAX_ATTEMPTS:
+        if exc.permanent or message.attempts >= MAX_ATTEMPTS:
             message.status = "failed"
+            if message.channel in ("sms", "voice"):
+                call_instead(session, message)
         session.flush()
+        if exc.permanent:
+            return "failed"  # trying again cannot help
         raise
     message.status = "sent"
     message.sent_at = datetime.datetime.now(datetime.UTC)

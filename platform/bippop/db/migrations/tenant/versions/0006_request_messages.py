@@ -1,4 +1,4 @@
-"""Tenant schema: messages about a request, through the platform.
+"""Tenant schema: messages about a request, written on the site rather than by phone.
 
 Before a volunteer is vetted and confirmed on a request, they never see the person's phone number
 or exact address: they write here, and the coordinator (or the person, once signed in) answers.
@@ -23,7 +23,9 @@ def upgrade() -> None:
     op.create_table(
         "request_messages",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("request_id", sa.Uuid(), sa.ForeignKey("help_requests.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "request_id", sa.Uuid(), sa.ForeignKey("help_requests.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("author_id", sa.Uuid(), sa.ForeignKey("people.id", ondelete="SET NULL"), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),

@@ -1,0 +1,300 @@
+"""The resident portal and the volunteer's dashboard, through HTTP: ask (for oneself or under a mandate),
+follow, pop (one winner), contact protection, appointments, visit reports, concerns, events."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+
+from bippop.accounts.models import Mandate
+from bippop.aid.models import Appointment, Concern, CoordinatorTask, HelpRequest, VisitReport
+from bippop.app import create_app
+from bippop.config import Settings
+from bippop.runtime.resources import PlatformResources
+from bippop.tenants.context import TenantRef
+from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person
+
+EN = {"bippop_lang": "en"}
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+def client(app: Litestar) -> TestClient[Litestar]:
+    return TestClient(app, base_url=f"http://{BASE_DOMAIN}", cookies=EN)
+
+
+@pytest.fixture
+def web(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    with client(app) as c:
+        yield c
+
+
+def sign_in(web: TestClient[Litestar], email: str, slug: str = "alpha") -> str:
+    token = csrf_token(web, slug)
+    response = web.post(
+        "/connexion",
+        data={"email": email, "password": DEFAULT_PASSWORD, "_csrf_token": token},
+        headers=host(slug),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return token
+
+
+def post(web: TestClient[Litestar], path: str, data: dict[str, object], slug: str = "alpha"):  # type: ignore[no-untyped-def]
+    return web.post(
+        path,
+        data={**data, "_csrf_token": web.cookies.get("csrftoken")},
+        headers=host(slug),
+        follow_redirects=False,
+    )
+
+
+def person(
+    resources: PlatformResources, tenant: TenantRef, roles: list[str], **values: object
+) -> tuple[uuid.UUID, str]:
+    person_id, email, _ = make_person(resources, tenant, roles)
+    if values:
+        from bippop.accounts.models import Person
+
+        with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+            session.execute(update(Person).where(Person.id == person_id).values(**values))
+    return person_id, email
+
+
+NEAR = {"latitude": 49.417, "longitude": 2.826}
+VOLUNTEER = {
+    "vetting_level": 2,
+    "skills": ["reading_aloud", "walking_companion"],
+    "latitude": 49.42,
+    "longitude": 2.83,
+}
+
+
+def test_home_offers_the_services_and_the_two_big_actions(
+    web: TestClient[Litestar], tenant: TenantRef
+) -> None:
+    page = web.get("/", headers=host("alpha"))
+    assert page.status_code == 200
+    assert 'href="/demander"' in page.text and "I need help" in page.text and "I want to help" in page.text
+    for slug in ("visits", "reading", "admin_help", "it_help", "walks", "errands", "events", "senior_junior"):
+        assert f'href="/demander/{slug}"' in page.text
+
+
+def test_beneficiary_asks_for_a_visit_and_follows_it(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    _, email = person(resources, tenant, ["beneficiary"], **NEAR)
+    sign_in(web, email)
+    form = web.get("/demander/visits", headers=host("alpha"))
+    assert form.status_code == 200 and "Who is this request for?" not in form.text
+    bad = post(web, "/demander/visits", {"interests": "cartes"})
+    assert bad.status_code == 400 and 'id="error-frequency"' in bad.text and "cartes" in bad.text
+    done = post(
+        web,
+        "/demander/visits",
+        {
+            "frequency": "weekly",
+            "interests": "cartes",
+            "recurring": "on",
+            "when": ["1-afternoon", "3-morning"],
+        },
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith("?created=1")
+    detail = web.get(done.headers["location"], headers=host("alpha"))
+    assert "Your request has been recorded" in detail.text and "Waiting for a volunteer" in detail.text
+    listing = web.get("/mes-demandes", headers=host("alpha"))
+    assert "Friendly visits" in listing.text
+    request_id = uuid.UUID(done.headers["location"].split("/")[2].split("?")[0])
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        created = session.get(HelpRequest, request_id)
+        assert created is not None and created.recurring and created.created_as == "beneficiary"
+        assert {"weekday": 1, "start_minute": 840, "end_minute": 1080} in created.preferred_windows
+    cancel = post(web, f"/mes-demandes/{request_id}/annuler", {"reason": ""})
+    assert cancel.status_code == 400 and 'id="error-reason"' in cancel.text
+    assert post(web, f"/mes-demandes/{request_id}/annuler", {"reason": "Ma fille est là"}).status_code == 303
+
+
+def test_relative_asks_on_behalf_of_a_parent_only_under_a_mandate(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    parent_id, _ = person(resources, tenant, ["beneficiary"], **NEAR)
+    relative_id, email = person(resources, tenant, ["relative"])
+    sign_in(web, email)
+    page = web.get("/demander/walks", headers=host("alpha"))
+    assert "not recorded as acting for anyone" in page.text
+    refused = post(
+        web, "/demander/walks", {"mobility_aid": "cane", "distance": "short", "for_whom": str(parent_id)}
+    )
+    assert refused.status_code == 400 and 'id="error-for_whom"' in refused.text
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        session.add(
+            Mandate(id=uuid.uuid4(), relative_id=relative_id, beneficiary_id=parent_id, consent="written")
+        )
+    done = post(
+        web, "/demander/walks", {"mobility_aid": "cane", "distance": "short", "for_whom": str(parent_id)}
+    )
+    assert done.status_code == 303
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        made = session.scalars(select(HelpRequest).where(HelpRequest.beneficiary_id == parent_id)).one()
+        assert (
+            made.created_as == "relative" and made.created_by == relative_id and made.mandate_id is not None
+        )
+
+
+def _open_request(
+    resources: PlatformResources, tenant: TenantRef, module: str = "reading"
+) -> tuple[uuid.UUID, uuid.UUID]:
+    beneficiary_id, _ = person(
+        resources, tenant, ["beneficiary"], phone="06 11 22 33 44", address="3 rue des Lilas", **NEAR
+    )
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        request = HelpRequest(
+            id=uuid.uuid4(),
+            module=module,
+            beneficiary_id=beneficiary_id,
+            created_by=beneficiary_id,
+            created_as="beneficiary",
+            status="open",
+            details={"where": "home", "tastes": ["news"]},
+            duration_minutes=45,
+            **NEAR,
+        )
+        session.add(request)
+    return request.id, beneficiary_id
+
+
+def test_volunteer_sees_no_contact_until_confirmed_then_pops_schedules_and_reports(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    request_id, _ = _open_request(resources, tenant)
+    volunteer_id, email = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    sign_in(web, email)
+    dashboard = web.get("/benevole", headers=host("alpha"))
+    assert f"/benevole/demandes/{request_id}" in dashboard.text
+    before = web.get(f"/benevole/demandes/{request_id}", headers=host("alpha"))
+    assert before.status_code == 200
+    assert "06 11 22 33 44" not in before.text and "rue des Lilas" not in before.text
+    assert post(web, f"/benevole/demandes/{request_id}/pop", {}).status_code == 303
+    after = web.get(f"/benevole/demandes/{request_id}", headers=host("alpha"))
+    assert "06 11 22 33 44" in after.text and "3 rue des Lilas" in after.text
+    past = post(web, f"/benevole/demandes/{request_id}/rendez-vous", {"day": "01/01/2020", "time": "10:00"})
+    assert past.status_code == 400 and "in the past" in past.text
+    garbled = post(web, f"/benevole/demandes/{request_id}/rendez-vous", {"day": "demain", "time": "10h"})
+    assert garbled.status_code == 400 and 'id="error-day"' in garbled.text
+    soon = (datetime.date.today() + datetime.timedelta(days=3)).strftime("%d/%m/%Y")
+    assert (
+        post(web, f"/benevole/demandes/{request_id}/rendez-vous", {"day": soon, "time": "14:30"}).status_code
+        == 303
+    )
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        appointment = session.scalars(select(Appointment).where(Appointment.request_id == request_id)).one()
+        appointment_id = appointment.id
+        # The visit happened yesterday (time moves on).
+        appointment.starts_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+        appointment.ends_at = appointment.starts_at + datetime.timedelta(minutes=45)
+    assert (
+        f"/benevole/rendez-vous/{appointment_id}/compte-rendu"
+        in web.get("/benevole", headers=host("alpha")).text
+    )
+    missing = post(web, f"/benevole/rendez-vous/{appointment_id}/compte-rendu", {"observations": "RAS"})
+    assert missing.status_code == 400 and 'id="error-mood"' in missing.text and "RAS" in missing.text
+    sent = post(
+        web,
+        f"/benevole/rendez-vous/{appointment_id}/compte-rendu",
+        {"mood": "low", "observations": "Ne mange plus beaucoup", "warning_signs": ["not_eating"]},
+    )
+    assert sent.status_code == 303
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        report = session.scalars(
+            select(VisitReport).where(VisitReport.appointment_id == appointment_id)
+        ).one()
+        assert report.warning_signs == ["not_eating"] and report.author_id == volunteer_id
+        assert session.get(HelpRequest, request_id).status == "reported"  # type: ignore[union-attr]
+        task = session.scalars(select(CoordinatorTask).where(CoordinatorTask.request_id == request_id)).one()
+        assert task.kind == "warning_sign"
+
+
+def test_two_volunteers_pop_the_same_request_one_is_told_kindly(
+    app: Litestar, settings: Settings, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    request_id, _ = _open_request(resources, tenant)
+    _, first = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    _, second = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    with client(app) as a:
+        sign_in(a, first)
+        assert post(a, f"/benevole/demandes/{request_id}/pop", {}).status_code == 303
+    with client(create_app(settings)) as b:
+        sign_in(b, second)
+        late = post(b, f"/benevole/demandes/{request_id}/pop", {})
+        assert late.status_code in (404, 409)  # already someone else's: no longer shown to them
+
+
+def test_unvetted_volunteer_is_told_why(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    request_id, _ = _open_request(resources, tenant)
+    _, email = person(resources, tenant, ["volunteer"], vetting_level=0, skills=["reading_aloud"], **NEAR)
+    sign_in(web, email)
+    refused = post(web, f"/benevole/demandes/{request_id}/pop", {})
+    assert refused.status_code == 400 and "checked by the commune" in refused.text
+
+
+def test_availability_is_saved_and_bad_distance_explained(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    _, email = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    sign_in(web, email)
+    bad = post(web, "/benevole/disponibilites", {"when": ["0-morning"], "max_distance_km": "loin"})
+    assert (
+        bad.status_code == 400
+        and "between 1 and 50" in bad.text
+        and 'value="0-morning" id="when-0-morning" aria-label' in bad.text.replace("\n", "")
+    )
+    assert (
+        post(
+            web, "/benevole/disponibilites", {"when": ["0-morning", "4-afternoon"], "max_distance_km": "8"}
+        ).status_code
+        == 303
+    )
+    page = web.get("/benevole/disponibilites", headers=host("alpha"))
+    assert re.search(r'value="4-afternoon"[^>]*checked', page.text)
+
+
+def test_concern_from_any_page(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    _, email = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    sign_in(web, email)
+    home = web.get("/", headers=host("alpha"))
+    assert 'href="/signaler?depuis=/"' in home.text or 'href="/signaler?depuis=%2F"' in home.text
+    empty = post(web, "/signaler", {"body": "", "page": "/"})
+    assert empty.status_code == 400 and 'id="error-body"' in empty.text
+    sent = post(web, "/signaler", {"body": "Mme X. ne répond plus au téléphone", "page": "/benevole"})
+    assert sent.status_code == 200 and "sent to the coordinators" in sent.text
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        concern = session.scalars(select(Concern).where(Concern.body.like("Mme X.%"))).one()
+        assert concern.page == "/benevole"
+
+
+def test_other_tenants_requests_are_not_found(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef, other_tenant: TenantRef
+) -> None:
+    beta_request, _ = _open_request(resources, other_tenant)
+    _, email = person(resources, tenant, ["volunteer", "beneficiary"], **VOLUNTEER)
+    sign_in(web, email)
+    for path in (f"/benevole/demandes/{beta_request}", f"/mes-demandes/{beta_request}"):
+        assert web.get(path, headers=host("alpha")).status_code == 404
+    assert post(web, f"/benevole/demandes/{beta_request}/pop", {}).status_code == 404
+    with resources.sessions()(info={"tenant": other_tenant}) as session:
+        assert session.get(HelpRequest, beta_request).status == "open"  # type: ignore[union-attr]
