@@ -127,5 +127,16 @@ async def _reset(session: AsyncSession) -> None:
     await session.commit()
 
 
+def test_the_installed_module_is_offered_on_the_portal(installed: Path, settings, tenant) -> None:  # type: ignore[no-untyped-def]
+    from litestar.testing import TestClient
+
+    from bippop.app import create_app
+    from support import BASE_DOMAIN, host
+
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        home = web.get("/", headers=host("alpha"))
+        assert 'href="/demander/gardening"' in home.text and "Jardinage partagé" in home.text
+
+
 def test_requests_of_a_vanished_module_are_hidden_not_fatal() -> None:
     assert registry.visible_modules(["visits", "uninstalled_one"]) == frozenset({"visits"})

@@ -112,7 +112,8 @@ def test_beneficiary_asks_for_a_visit_and_follows_it(
     )
     assert done.status_code == 303 and done.headers["location"].endswith("?created=1")
     detail = web.get(done.headers["location"], headers=host("alpha"))
-    assert "Your request has been recorded" in detail.text and "Waiting for a volunteer" in detail.text
+    assert "Your request has been recorded" in detail.text
+    assert "Waiting for a volunteer" in detail.text or "Proposed to volunteers" in detail.text
     listing = web.get("/mes-demandes", headers=host("alpha"))
     assert "Friendly visits" in listing.text
     request_id = uuid.UUID(done.headers["location"].split("/")[2].split("?")[0])
@@ -298,3 +299,81 @@ def test_other_tenants_requests_are_not_found(
     assert post(web, f"/benevole/demandes/{beta_request}/pop", {}).status_code == 404
     with resources.sessions()(info={"tenant": other_tenant}) as session:
         assert session.get(HelpRequest, beta_request).status == "open"  # type: ignore[union-attr]
+
+
+def test_request_form_half_filled_when_the_session_ends_is_kept(
+    settings: Settings, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    import time
+
+    class Clock:
+        now = time.time()
+
+        def __call__(self) -> float:
+            return self.now
+
+    app = create_app(settings)
+    app.state.clock = clock = Clock()
+    _, email = person(resources, tenant, ["beneficiary"], **NEAR)
+    with client(app) as web:
+        sign_in(web, email)
+        assert web.get("/demander/it_help", headers=host("alpha")).status_code == 200
+        clock.now += 2 * 3600  # a person helped: one hour without activity
+        sent = web.post(
+            "/demander/it_help",
+            data={
+                "device": "tablet",
+                "problem": "Voir mes photos",
+                "where": "home",
+                "_csrf_token": web.cookies.get("csrftoken"),
+            },
+            headers={**host("alpha"), "Accept": "text/html"},
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303 and "expired=1" in sent.headers["location"]
+        page = web.get(sent.headers["location"], headers=host("alpha"))
+        next_url = re.search(r'name="next_url" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        back = web.post(
+            "/connexion",
+            data={
+                "email": email,
+                "password": DEFAULT_PASSWORD,
+                "next_url": next_url,
+                "_csrf_token": web.cookies.get("csrftoken"),
+            },
+            headers=host("alpha"),
+            follow_redirects=False,
+        )
+        assert back.headers["location"].startswith("/demander/it_help?brouillon=")
+        form = web.get(back.headers["location"], headers=host("alpha"))
+        assert "Voir mes photos" in form.text
+        assert re.search(r'value="tablet"[^>]*checked', form.text)
+
+
+def test_a_new_request_is_offered_to_the_best_volunteers_or_the_coordinators_are_told(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    volunteer_id, _ = person(resources, tenant, ["volunteer"], vetting_level=2, skills=["mentoring"], **NEAR)
+    _, email = person(resources, tenant, ["beneficiary"], **NEAR)
+    sign_in(web, email)
+    offered = post(web, "/demander/senior_junior", {"direction": "give", "topic": "gardening"})
+    assert offered.status_code == 303
+    request_id = uuid.UUID(offered.headers["location"].split("/")[2].split("?")[0])
+    from bippop.aid.models import RequestOffer
+
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        assert session.get(HelpRequest, request_id).status == "offered"  # type: ignore[union-attr]
+        assert volunteer_id in set(
+            session.scalars(select(RequestOffer.volunteer_id).where(RequestOffer.request_id == request_id))
+        )
+    # Nobody has the vetting formalities need in a far-away place: the coordinators get a task.
+    _, far = person(resources, tenant, ["beneficiary"], latitude=43.3, longitude=5.4)
+    web.cookies.clear()
+    web.cookies.update(EN)
+    sign_in(web, far)
+    alone = post(web, "/demander/admin_help", {"administration": "caf", "topic": "Aide au logement"})
+    request_id = uuid.UUID(alone.headers["location"].split("/")[2].split("?")[0])
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        assert session.get(HelpRequest, request_id).status == "open"  # type: ignore[union-attr]
+        task = session.scalars(select(CoordinatorTask).where(CoordinatorTask.request_id == request_id)).one()
+        assert task.kind == "unmatched"

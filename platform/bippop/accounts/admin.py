@@ -124,6 +124,30 @@ def action_labels() -> dict[str, str]:
         "mandate_revoked": _("Mandate revoked"),
         "audit_viewed": _("Audit log consulted"),
         "tenant.exported": _("All the service's data exported"),
+        "sso_linked": _("FranceConnect or ProConnect identity linked"),
+        "beneficiary_record_read": _("A person helped's record read"),
+        "beneficiary_contact_read": _("A person helped's phone and address read"),
+        "beneficiary_recorded": _("Person helped recorded"),
+        "vetting_changed": _("Volunteer vetting changed"),
+        "request_created": _("Request recorded"),
+        "request_offer": _("Request offered to volunteers"),
+        "request_pop": _("A volunteer answered a request"),
+        "request_assign": _("Volunteer assigned to a request"),
+        "request_schedule": _("Appointment set"),
+        "request_complete": _("Help given"),
+        "request_report": _("Visit reported"),
+        "visit_reported": _("Visit reported"),
+        "request_feedback": _("Opinion given"),
+        "request_close": _("Request closed"),
+        "request_cancel": _("Request cancelled"),
+        "request_withdraw": _("Volunteer stepped back"),
+        "request_reassign": _("Volunteer taken off a request"),
+        "request_vetting_lost": _("Volunteer no longer vetted for a request"),
+        "request_pause": _("Regular visits paused"),
+        "request_resume": _("Regular visits resumed"),
+        "appointment_done": _("Appointment done"),
+        "appointment_no_show": _("Nobody at home"),
+        "request_message": _("Message about a request"),
     }
 
 
@@ -233,6 +257,15 @@ class PeopleController(Controller):
         person = await db_session.get(Person, person_id)
         if person is None:
             raise NotFoundException()
+        if "beneficiary" in person.roles:
+            # Reading a person helped's record is recorded (the request's transaction commits it).
+            audit.record(
+                db_session,
+                "beneficiary_record_read",
+                actor_id=_identity(request).person_id,
+                subject_type="person",
+                subject_id=person.id,
+            )
         return await _person_page(
             request,
             db_session,

@@ -68,6 +68,7 @@ from bippop.aid.models import (
     RequestOffer,
     VisitReport,
 )
+from bippop.aid.offering import offer_to_best
 from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
 from bippop.notifications.dispatch import notify_all
@@ -668,6 +669,9 @@ class IntakeController(Controller):
             await db_session.rollback()
             errors = {exc.field if exc.field != "form" else "form": exc.message}
             return await _intake_page(request, db_session, values, errors=errors, focus="summary", status=400)
+        if created_as == "partner":
+            # Nobody triages a partner's request right away: it goes to the best-placed volunteers at once.
+            await offer_to_best(db_session, outcome.request)
         message_ids = await notify_all(
             db_session, outcome.notify, request_id=outcome.request.id, tenant_name=_tenant(request).name
         )

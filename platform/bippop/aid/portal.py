@@ -40,6 +40,7 @@ from bippop.aid.models import (
     RequestOffer,
     VisitReport,
 )
+from bippop.aid.offering import offer_to_best
 from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
 from bippop.notifications.dispatch import notify_all
@@ -228,6 +229,7 @@ class AskController(Controller):
             return await self._render(
                 request, db_session, manifest, me, dict(data), {exc.field: exc.message}, status=400
             )
+        await offer_to_best(db_session, outcome.request)
         await _announce(request, db_session, outcome)
         return Redirect(f"/mes-demandes/{outcome.request.id}?created=1", status_code=303)
 
