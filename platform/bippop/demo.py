@@ -27,13 +27,50 @@ class DemoPerson:
     display_name: str
     email: str
     roles: tuple[str, ...]
+    extra: tuple[tuple[str, object], ...] = ()
 
 
+VOLUNTEER_SKILLS = ["reading_aloud", "digital_help", "walking_companion", "errands", "mentoring"]
 DEMO_PEOPLE = (
     DemoPerson("Claire Martin", "coordination@demo.localhost", ("coordinator", "tenant_admin")),
-    DemoPerson("Julien Petit", "julien.benevole@demo.localhost", ("volunteer",)),
-    DemoPerson("Amina Haddad", "amina.benevole@demo.localhost", ("volunteer",)),
-    DemoPerson("Jeanne Lefèvre", "jeanne@demo.localhost", ("beneficiary",)),
+    DemoPerson(
+        "Julien Petit",
+        "julien.benevole@demo.localhost",
+        ("volunteer",),
+        (
+            ("vetting_level", 2),
+            ("skills", [*VOLUNTEER_SKILLS, "admin_formalities"]),
+            ("latitude", 49.4179),
+            ("longitude", 2.8261),
+            ("commune_code", "60159"),
+        ),
+    ),
+    DemoPerson(
+        "Amina Haddad",
+        "amina.benevole@demo.localhost",
+        ("volunteer",),
+        (
+            ("vetting_level", 1),
+            ("skills", VOLUNTEER_SKILLS),
+            ("languages", ["fr", "ar"]),
+            ("latitude", 49.4095),
+            ("longitude", 2.8347),
+            ("commune_code", "60159"),
+        ),
+    ),
+    DemoPerson(
+        "Jeanne Lefèvre",
+        "jeanne@demo.localhost",
+        ("beneficiary",),
+        (
+            ("phone", "06 00 00 00 01"),
+            ("address", "4 rue Solférino"),
+            ("postcode", "60200"),
+            ("commune_code", "60159"),
+            ("latitude", 49.4160),
+            ("longitude", 2.8290),
+        ),
+    ),
 )
 
 
@@ -72,6 +109,7 @@ def seed_demo(engine: Engine, *, base_domain: str, host_cache: HostCache | None)
                         password_hash=hash_password(DEMO_PASSWORD),
                         roles=list(person.roles),
                         email_verified_at=datetime.datetime.now(datetime.UTC),
+                        **dict(person.extra),
                     )
                 )
     return created
