@@ -196,3 +196,25 @@ def totp_now(secret: str, at: float | None = None) -> str:
     import pyotp
 
     return pyotp.TOTP(secret).at(at if at is not None else time.time())
+
+
+def log_in(
+    web: object, slug: str, email: str, secret: str | None = None, password: str = DEFAULT_PASSWORD
+) -> None:
+    """Sign in on the tenant ``slug`` through the pages (password, then the code when ``secret``)."""
+    token = csrf_token(web, slug)
+    response = web.post(  # type: ignore[attr-defined]
+        "/connexion",
+        data={"email": email, "password": password, "_csrf_token": token},
+        headers=host(slug),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    if secret:
+        response = web.post(  # type: ignore[attr-defined]
+            "/connexion/code",
+            data={"code": totp_now(secret), "_csrf_token": token},
+            headers=host(slug),
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text

@@ -28,7 +28,14 @@ from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.notifications.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
-from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person, make_tenant, totp_now
+from support import (
+    BASE_DOMAIN,
+    csrf_token,
+    host,
+    log_in,
+    make_person,
+    make_tenant,
+)
 
 SLUG = "gestion-pages"
 EN = {"bippop_lang": "en"}
@@ -58,27 +65,6 @@ def web(settings: Settings) -> Iterator[Client]:
 class Someone:
     id: uuid.UUID
     email: str
-
-
-def log_in(
-    web: Client, slug: str, email: str, secret: str | None = None, password: str = DEFAULT_PASSWORD
-) -> None:
-    token = csrf_token(web, slug)
-    response = web.post(
-        "/connexion",
-        data={"email": email, "password": password, "_csrf_token": token},
-        headers=host(slug),
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    if secret:
-        response = web.post(
-            "/connexion/code",
-            data={"code": totp_now(secret), "_csrf_token": token},
-            headers=host(slug),
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
 
 
 def sign_in(

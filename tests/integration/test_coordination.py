@@ -44,7 +44,14 @@ from bippop.modules.registry import ENABLED_SETTING
 from bippop.notifications.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
-from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person, make_tenant, totp_now
+from support import (
+    BASE_DOMAIN,
+    csrf_token,
+    host,
+    log_in,
+    make_person,
+    make_tenant,
+)
 
 SLUG = "coordination"
 EN = {"bippop_lang": "en"}
@@ -83,22 +90,7 @@ def sign_in(
 ) -> Someone:
     staff = bool({"coordinator", "tenant_admin"} & set(roles))
     person_id, email, secret = make_person(resources, tenant, roles, totp=staff, name=name)
-    token = csrf_token(web, SLUG)
-    response = web.post(
-        "/connexion",
-        data={"email": email, "password": DEFAULT_PASSWORD, "_csrf_token": token},
-        headers=host(SLUG),
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    if secret:
-        response = web.post(
-            "/connexion/code",
-            data={"code": totp_now(secret), "_csrf_token": token},
-            headers=host(SLUG),
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
+    log_in(web, SLUG, email, secret)
     return Someone(person_id, email)
 
 

@@ -72,6 +72,8 @@ from support import BASE_DOMAIN, DEFAULT_PASSWORD, make_person, running_worker, 
 ROLES: tuple[str, ...] = ("anonymous", *PERSON_ROLES)
 # Drawn with these routes, a signed-in attempt would end its own session for all the attempts after it.
 SESSION_ENDING_ROUTES = ("sign-out", "sign-out-everywhere")
+# Pages that show what earlier requests sent (see `check` below).
+ECHOING_ROUTES = ("admin-audit-log",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +157,7 @@ def matrix_settings(max_examples: int) -> hypothesis.settings:
 # The custom domains conftest gives the two tenants.
 DOMAINS = {"alpha": "aide.alphaville.fr", "beta": "entraide.betaville.fr"}
 MARKER_FILE = ("matrix", "marker.txt")
+MATRIX_TOUCHED_SETTINGS = ("modules.enabled",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +257,9 @@ def world(
     for seeded in (alpha, beta):
         with resources.sessions()(info={"tenant": seeded.ref}) as session, session.begin():
             session.execute(delete(Person).where(Person.id == seeded.person_id))
+            # Signed-in administrators really used alpha's forms (that is the point): put back what other
+            # test modules rely on.
+            session.execute(delete(Setting).where(Setting.key.in_(MATRIX_TOUCHED_SETTINGS)))
         storage.delete(seeded.storage_key)
         assert resources.redis is not None
         resources.redis.delete(seeded.cache_key)
@@ -699,8 +705,8 @@ def test_every_route_every_role_every_forgery(
             problems.append(f"server error {response.status_code}")
         sites = served_sites(app, url, attempt.method)
         expected = expected_status(host, sites)
-        if "\x00" in served_path(url):
-            expected = {400}  # a NUL byte is refused before anything else looks at the path
+        if "\x00" in served_path(url) and sites != NO_ROUTE:
+            expected = {400}  # a NUL byte is refused before anything else looks at the path (once routed)
         if expected is not None and response.status_code not in expected:
             problems.append(
                 f"status {response.status_code}, expected {sorted(expected)} (route sites: {sites})"
@@ -709,7 +715,12 @@ def test_every_route_every_role_every_forgery(
         response_headers = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
         sent = url + "\n" + "\n".join(f"{k}: {v!r}" for k, v in attempt.headers.items())
         for victim in _victims(world, host):
-            problems.extend(leaks(victim, body, response_headers, url, sent))
+            found = leaks(victim, body, response_headers, url, sent)
+            if attempt.route.name in ECHOING_ROUTES:
+                # These pages show what earlier requests sent (the audit log keeps each request's id, which a
+                # client may choose): an identifier the attacker sent may come back; a secret never may.
+                found = [f for f in found if "'s secret " in f]
+            problems.extend(found)
         settle(
             "http",
             attempt.role,

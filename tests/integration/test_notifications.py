@@ -558,7 +558,7 @@ def test_the_cli_configures_a_provider(
         assert off.exit_code == 0, off.output
         with resources.tenant_session(tenant) as session:
             assert providers.load_config(session, "sms") is None
-        assert platform_resources() is resources  # the command used this run's own settings
+        assert platform_resources().settings == settings  # the command used this run's own settings
     finally:
         config.get_settings.cache_clear()
 

@@ -24,7 +24,13 @@ from bippop.config import Settings
 from bippop.coop.models import STAFF_ROLES
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
-from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person, make_tenant, totp_now
+from support import (
+    BASE_DOMAIN,
+    host,
+    log_in,
+    make_person,
+    make_tenant,
+)
 
 SLUG = "droits-tests"
 HTML = {"Accept": "text/html"}
@@ -132,23 +138,7 @@ def sign_in(
     totp: bool,
 ) -> uuid.UUID:
     person_id, email, secret = make_person(resources, tenant, roles, totp=totp)
-    token = csrf_token(web, SLUG)
-    response = web.post(
-        "/connexion",
-        data={"email": email, "password": DEFAULT_PASSWORD, "_csrf_token": token},
-        headers=host(SLUG),
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    if secret:
-        assert response.headers["location"] == "/connexion/code"
-        response = web.post(
-            "/connexion/code",
-            data={"code": totp_now(secret), "_csrf_token": token},
-            headers=host(SLUG),
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
+    log_in(web, SLUG, email, secret)
     return person_id
 
 

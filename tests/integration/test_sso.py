@@ -543,7 +543,7 @@ def test_cli_sets_and_disables_a_provider(
         assert "beta-pc-secret" not in str(value)
         key = settings.effective_secret_key()
         assert oidc.unseal(value["client_secret"], key, purpose=oidc.SEAL_PURPOSE) == "beta-pc-secret"
-        assert platform_resources() is resources  # the command used this run's own settings
+        assert platform_resources().settings == settings  # the command used this run's own settings
 
         configured.user = _agent()
         assert _sign_in(web, "proconnect", slug="beta").status_code == 403  # works: unknown agent, calmly

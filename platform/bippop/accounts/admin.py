@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy import any_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,7 @@ from sqlalchemy.orm import aliased
 from bippop.accounts import audit
 from bippop.accounts import services as accounts
 from bippop.accounts.auth import Identity, current_identity, session_store
-from bippop.accounts.controllers import FORM, _commit_and_send, _form, _hit, _link, _page
+from bippop.accounts.controllers import FormData, _commit_and_send, _form, _hit, _link, _page
 from bippop.accounts.mandates import may_act_for
 from bippop.accounts.models import MANDATE_CONSENTS, ROLES, AccountToken, AuditEvent, Mandate, Person
 from bippop.accounts.permissions import allowed, invitable_roles, requires
@@ -251,7 +252,7 @@ class PeopleController(Controller):
 
     @get("/{person_id:uuid}", guards=[requires("people.view")], name="admin-person")
     async def person(
-        self, request: Request, db_session: NamedDependency[AsyncSession], person_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], person_id: FromPath[uuid.UUID]
     ) -> Response[str]:
         await _use_locale(request, db_session)
         person = await db_session.get(Person, person_id)
@@ -280,8 +281,8 @@ class PeopleController(Controller):
         self,
         request: Request,
         db_session: NamedDependency[AsyncSession],
-        person_id: uuid.UUID,
-        data: dict[str, Any] = FORM,
+        person_id: FromPath[uuid.UUID],
+        data: FormData,
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -392,7 +393,7 @@ class InvitationsController(Controller):
 
     @post("/", guards=[requires("people.invite")])
     async def invite(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -501,7 +502,7 @@ class MandatesController(Controller):
 
     @post("/", guards=[requires("mandates.manage")])
     async def record(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -566,7 +567,7 @@ class MandatesController(Controller):
 
     @post("/{mandate_id:uuid}/revoquer", guards=[requires("mandates.manage")], name="admin-mandate-revoke")
     async def revoke(
-        self, request: Request, db_session: NamedDependency[AsyncSession], mandate_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], mandate_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)

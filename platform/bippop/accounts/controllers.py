@@ -17,9 +17,8 @@ from urllib.parse import urlencode
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +45,8 @@ from bippop.tenants.resolution import Site
 from bippop.web.i18n import _
 from bippop.web.pages import _safe_next, render, tenant_default_locale
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+# A form post (application/x-www-form-urlencoded) as a dict; fields sent twice come as lists.
+FormData = URLEncodedBody[dict[str, Any]]
 PUBLIC = {"public": True}
 # Sign-in and sign-out also serve the co-op console, whose staff are handled by coop/controllers.py.
 TENANT_AND_COOP = {**PUBLIC, "sites": ("tenant", "coop")}
@@ -177,7 +177,7 @@ class SignInController(Controller):
 
     @post("/connexion", opt=TENANT_AND_COOP)
     async def sign_in(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         if request.state.site.kind == "coop":
             return await coop_pages.sign_in(request, db_session, data)
@@ -239,7 +239,7 @@ class SignInController(Controller):
 
     @post("/connexion/code", opt=TENANT_AND_COOP)
     async def code(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         if request.state.site.kind == "coop":
             return await coop_pages.code(request, db_session, data)
@@ -323,7 +323,7 @@ class SignInController(Controller):
 
     @post("/connexion/lien", opt=PUBLIC)
     async def ask_link(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[str]:
         return await _ask_by_email(request, db_session, _form(data), "sign_in_link", "sign_in")
 
@@ -338,7 +338,7 @@ class SignInController(Controller):
 
     @post("/mot-de-passe-oublie", opt=PUBLIC)
     async def forgot(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[str]:
         return await _ask_by_email(request, db_session, _form(data), "reset_password", "password_reset")
 
@@ -406,7 +406,7 @@ class SignUpController(Controller):
 
     @post("/inscription", opt=PUBLIC)
     async def sign_up(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[str]:
         form = _form(data)
         name, email, password, role = (form.get(k, "") for k in ("display_name", "email", "password", "role"))
@@ -504,7 +504,7 @@ class LinkController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         token: FromPath[str],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         form = _form(data)
         check = await accounts.check_token(db_session, token, lock=True)
@@ -622,7 +622,7 @@ class AccountController(Controller):
 
     @post("/double-authentification")
     async def mfa_confirm(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         identity = current_identity(request)
         assert identity is not None

@@ -12,7 +12,6 @@ The functions take anyone who holds a second factor: a tenant's ``Person`` or a 
 
 from __future__ import annotations
 
-import base64
 import datetime
 import hashlib
 import hmac
@@ -23,10 +22,10 @@ from typing import Protocol, cast
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bippop import sealing
 from bippop.accounts.models import RecoveryCode
 from bippop.coop.models import StaffRecoveryCode
 
@@ -56,23 +55,18 @@ def mfa_required(roles: Iterable[str]) -> bool:
     return bool(MFA_REQUIRED_ROLES.intersection(roles))
 
 
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"bippop-totp-v1:" + secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
 def new_secret() -> str:
     return pyotp.random_base32()
 
 
 def seal(secret: str, secret_key: str) -> str:
-    return _fernet(secret_key).encrypt(secret.encode()).decode()
+    return sealing.seal(secret, secret_key, purpose="totp")
 
 
 def unseal(sealed: str, secret_key: str) -> str:
     try:
-        return _fernet(secret_key).decrypt(sealed.encode()).decode()
-    except InvalidToken:
+        return sealing.unseal(sealed, secret_key, purpose="totp")
+    except sealing.SealError:
         raise MfaError("the TOTP secret cannot be read with this BIPPOP_SECRET_KEY") from None
 
 

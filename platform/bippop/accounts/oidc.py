@@ -14,7 +14,6 @@ fixed ``reason`` that the caller logs.
 
 from __future__ import annotations
 
-import base64
 import collections
 import dataclasses
 import hashlib
@@ -31,9 +30,6 @@ import authlib.deprecate  # noqa: F401  (its warning filter first, so that ours 
 import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwt
 from joserfc.errors import ClaimError, ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
@@ -42,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bippop import sealing
 from bippop.accounts.models import Setting
 from bippop.config import Settings
 from bippop.tenants.context import TenantRef, tenant_cache_key
@@ -111,25 +108,15 @@ class SsoError(Exception):
 
 # Sealing secrets -------------------------------------------------------------------------
 
-SEAL_LABEL = b"bippop-seal-v1:"
-
-
-def _fernet(secret_key: str, purpose: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SEAL_LABEL + purpose.encode()).derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(key))
-
 
 def seal(value: str, secret_key: str, *, purpose: str) -> str:
-    """Encrypt ``value`` with a key derived from BIPPOP_SECRET_KEY for this ``purpose`` only."""
-    return _fernet(secret_key, purpose).encrypt(value.encode()).decode()
+    return sealing.seal(value, secret_key, purpose=purpose)
 
 
 def unseal(sealed: str, secret_key: str, *, purpose: str) -> str:
     try:
-        return _fernet(secret_key, purpose).decrypt(sealed.encode()).decode()
-    except InvalidToken:
+        return sealing.unseal(sealed, secret_key, purpose=purpose)
+    except sealing.SealError:
         raise SsoError("secret_unreadable") from None
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy import ColumnElement, any_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +48,7 @@ from bippop.accounts.admin import (
     escape_like,
 )
 from bippop.accounts.auth import Identity
-from bippop.accounts.controllers import FORM, _commit_and_send
+from bippop.accounts.controllers import FormData, _commit_and_send
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import STAFF, allowed, requires
 from bippop.aid import events as event_service
@@ -567,7 +568,7 @@ class IntakeController(Controller):
 
     @post("/", guards=[requires("requests.intake")])
     async def record(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -1059,7 +1060,7 @@ class RequestsController(Controller):
 
     @get("/{request_id:uuid}", guards=[requires("requests.triage")], name="coordination-request")
     async def show(
-        self, request: Request, db_session: NamedDependency[AsyncSession], request_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[str]:
         await _use_locale(request, db_session)
         notice = done_messages().get(request.query_params.get("done", ""))
@@ -1074,9 +1075,9 @@ class RequestsController(Controller):
         self,
         request: Request,
         db_session: NamedDependency[AsyncSession],
-        request_id: uuid.UUID,
-        step: str,
-        data: dict[str, Any] = FORM,
+        request_id: FromPath[uuid.UUID],
+        step: FromPath[str],
+        data: FormData,
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         if step not in STEPS:
@@ -1213,7 +1214,7 @@ class TasksController(Controller):
 
     @post("/{task_id:uuid}/fait", guards=[requires("requests.triage")], name="coordination-task-done")
     async def done(
-        self, request: Request, db_session: NamedDependency[AsyncSession], task_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], task_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -1269,7 +1270,7 @@ class ConcernsController(Controller):
         "/{concern_id:uuid}/traite", guards=[requires("concerns.handle")], name="coordination-concern-handled"
     )
     async def handled(
-        self, request: Request, db_session: NamedDependency[AsyncSession], concern_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], concern_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -1364,7 +1365,7 @@ class VolunteersController(Controller):
 
     @get("/{person_id:uuid}", guards=[requires("people.vet")], name="coordination-volunteer")
     async def volunteer(
-        self, request: Request, db_session: NamedDependency[AsyncSession], person_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], person_id: FromPath[uuid.UUID]
     ) -> Response[str]:
         await _use_locale(request, db_session)
         person = await _volunteer(db_session, person_id)
@@ -1389,8 +1390,8 @@ class VolunteersController(Controller):
         self,
         request: Request,
         db_session: NamedDependency[AsyncSession],
-        person_id: uuid.UUID,
-        data: dict[str, Any] = FORM,
+        person_id: FromPath[uuid.UUID],
+        data: FormData,
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -1518,7 +1519,7 @@ class EventsController(Controller):
 
     @post("/", guards=[requires("events.manage")])
     async def create(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -1585,7 +1586,7 @@ class EventsController(Controller):
 
     @post("/{event_id:uuid}/annuler", guards=[requires("events.manage")], name="coordination-event-cancel")
     async def cancel(
-        self, request: Request, db_session: NamedDependency[AsyncSession], event_id: uuid.UUID
+        self, request: Request, db_session: NamedDependency[AsyncSession], event_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)
@@ -1652,7 +1653,7 @@ class ModulesController(Controller):
 
     @post("/", guards=[requires("modules.configure")])
     async def save(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         await _use_locale(request, db_session)
         identity = _identity(request)

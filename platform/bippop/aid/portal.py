@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.auth import current_identity
-from bippop.accounts.controllers import FORM, _commit_and_send, _page, tenant_of
+from bippop.accounts.controllers import FormData, _commit_and_send, _page, tenant_of
 from bippop.accounts.models import Mandate, Person
 from bippop.accounts.permissions import requires
 from bippop.aid import lifecycle
@@ -200,7 +200,7 @@ class AskController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         slug: FromPath[str],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         manifest = _module_or_404(slug, await _visible(db_session))
         me = await _me(request, db_session)
@@ -334,7 +334,7 @@ class AskController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         request_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id)
@@ -368,7 +368,7 @@ class AskController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         request_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id)
@@ -392,7 +392,7 @@ class AskController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         request_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id)
@@ -668,7 +668,7 @@ class VolunteerController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         request_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         found = await self._request_or_404(db_session, me, request_id)
@@ -702,7 +702,7 @@ class VolunteerController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         request_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         found = await self._request_or_404(db_session, me, request_id)
@@ -733,7 +733,7 @@ class VolunteerController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         request_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         found = await self._request_or_404(db_session, me, request_id)
@@ -798,7 +798,7 @@ class VolunteerController(Controller):
         request: Request,
         db_session: NamedDependency[AsyncSession],
         appointment_id: FromPath[uuid.UUID],
-        data: dict[str, Any] = FORM,
+        data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
         appointment, found = await self._appointment_or_404(db_session, me, appointment_id)
@@ -864,7 +864,7 @@ class VolunteerController(Controller):
 
     @post("/disponibilites")
     async def availability(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         me = await _me(request, db_session)
         distance = str(data.get("max_distance_km", "")).strip()
@@ -1032,7 +1032,7 @@ class ConcernController(Controller):
 
     @post("/")
     async def report(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         me = await _me(request, db_session)
         body = str(data.get("body", "")).strip()

@@ -21,8 +21,7 @@ import anyio.to_thread
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -46,8 +45,8 @@ from bippop.web.i18n import _
 from bippop.web.pages import _safe_next, render
 
 log = structlog.get_logger("bippop.coop")
+FormData = URLEncodedBody[dict[str, Any]]
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 COOP_ONLY = {"sites": ("coop",)}
 SIGN_IN_PATH = "/connexion"
 ENROLLMENT_PATH = "/equipe/double-authentification"
@@ -310,7 +309,7 @@ class CoopAccountController(Controller):
 
     @post(ENROLLMENT_PATH, opt=COOP_ONLY)
     async def mfa_confirm(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: dict[str, Any] = FORM
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         identity = current_identity(request)
         staff = await _current_staff(request, db_session)

@@ -19,6 +19,7 @@ import icalendar
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from sqlalchemy import any_, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,7 +117,7 @@ class CalendarFeedController(Controller):
 
     @get("/{feed:str}", opt={"public": True, "touch_session": False}, name="calendar-feed")
     async def feed(
-        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], feed: str
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], feed: FromPath[str]
     ) -> Response[bytes]:
         """``/agenda/<token>.ics``: the volunteer's next 90 days, as text/calendar."""
         token = feed[: -len(SUFFIX)] if feed.endswith(SUFFIX) else ""

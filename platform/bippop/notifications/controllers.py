@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +19,7 @@ CHANNELS = ("email", "sms", "voice")
 class DevOutboxController(Controller):
     @get("/dev/courriels", opt={"public": True}, name="dev-outbox")
     async def outbox(
-        self, request: Request, db_session: NamedDependency[AsyncSession], canal: str | None = None
+        self, request: Request, db_session: NamedDependency[AsyncSession], canal: FromQuery[str | None] = None
     ) -> Response[str]:
         query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(50)
         if canal in CHANNELS:
