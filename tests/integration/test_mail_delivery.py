@@ -157,3 +157,36 @@ def test_smtp_down_then_back_sends_exactly_once(
         assert len(inbox.to(email)) == 1
     finally:
         controller.stop()
+
+
+def test_a_delivery_job_in_one_tenants_scope_cannot_send_anothers_message(
+    mail_settings: Settings,
+    worker: dramatiq.Broker,
+    inbox: Inbox,
+    smtp_port: int,
+    tenant: TenantRef,
+    other_tenant: TenantRef,
+) -> None:
+    from bippop.notifications.services import queue_email
+    from bippop.tenants.context import tenant_scope
+
+    resources = platform_resources()
+    secret_address = f"beta-only-{uuid.uuid4().hex[:6]}@example.org"
+    with resources.sessions()(info={"tenant": other_tenant}) as session, session.begin():
+        message = queue_email(
+            session, purpose="test", recipient=secret_address, subject="Bêta", body="Pour Bétaville"
+        )
+    controller = start_smtp(inbox, smtp_port)
+    try:
+        with tenant_scope(tenant):  # alpha's scope, naming beta's message
+            notification_jobs.deliver_message.send(str(message.id))
+        worker.join("notifications", timeout=30_000)
+        time.sleep(0.5)
+        assert inbox.to(secret_address) == []
+        assert outbox_row(resources, other_tenant, secret_address).status == "pending"
+        # In its own tenant's scope the same job sends it.
+        with tenant_scope(other_tenant):
+            notification_jobs.deliver_message.send(str(message.id))
+        wait_for(lambda: inbox.to(secret_address))
+    finally:
+        controller.stop()

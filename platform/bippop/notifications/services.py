@@ -123,7 +123,9 @@ def send_smtp(settings: Settings, message: OutboxMessage, *, tenant_host: str) -
                 client.login(unquote(url.username), unquote(url.password or ""))
             client.send_message(mail)
     except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        # The server's own words may quote the address: the log and the outbox keep the kind and the code only.
+        code = getattr(exc, "smtp_code", None) or getattr(exc, "errno", None)
+        raise DeliveryError(f"{type(exc).__name__}" + (f" {code}" if code else "")) from exc
 
 
 def send_by_provider(session: Session, settings: Settings, message: OutboxMessage) -> str:
