@@ -318,3 +318,31 @@ def test_form_sent_after_the_session_ended_is_kept_through_sign_in(
     # A draft is given back once.
     again = web.get(back.headers["location"], headers=host("alpha"))
     assert invitee not in again.text
+
+
+def test_a_person_chooses_how_to_hear_from_us(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    person_id, email, _ = make_person(resources, tenant, ["beneficiary"])
+    sign_in(web, email)
+    page = web.get("/compte", headers=host("alpha"))
+    assert 'id="channel-email" value="email" checked' in page.text
+    missing = post(web, "/compte/preferences", {"channel": "sms", "phone": ""})
+    assert (
+        missing.status_code == 400
+        and 'id="error-phone"' in missing.text
+        and 'value="sms" checked' in missing.text
+    )
+    garbled = post(web, "/compte/preferences", {"channel": "sms", "phone": "12"})
+    assert garbled.status_code == 400 and "06 12 34 56 78" in garbled.text
+    assert (
+        post(web, "/compte/preferences", {"channel": "coordinator", "phone": "03 44 00 11 22"}).status_code
+        == 303
+    )
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        saved = session.get(Person, person_id)
+        assert (
+            saved is not None
+            and saved.channels == ["coordinator", "email"]
+            and saved.phone == "03 44 00 11 22"
+        )

@@ -126,6 +126,7 @@ def action_labels() -> dict[str, str]:
         "audit_viewed": _("Audit log consulted"),
         "tenant.exported": _("All the service's data exported"),
         "sso_linked": _("FranceConnect or ProConnect identity linked"),
+        "preferences_changed": _("How to give news changed"),
         "beneficiary_record_read": _("A person helped's record read"),
         "beneficiary_contact_read": _("A person helped's phone and address read"),
         "beneficiary_recorded": _("Person helped recorded"),

@@ -604,12 +604,47 @@ class AccountController(Controller):
         person = await db_session.get(Person, identity.person_id)
         if person is None:
             raise NotAuthorizedException()
-        return await _page(
-            request,
+        return await _account_page(request, db_session, person, {}, {})
+
+    @post("/preferences", name="account-preferences")
+    async def preferences(
+        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
+    ) -> Response[Any]:
+        """How the person wants news: e-mail, text message, voice call, or a coordinator phones them."""
+        identity = current_identity(request)
+        assert identity is not None
+        person = await db_session.get(Person, identity.person_id)
+        if person is None:
+            raise NotAuthorizedException()
+        channel = str(data.get("channel", ""))
+        phone = " ".join(str(data.get("phone", "")).split())
+        errors: dict[str, str] = {}
+        if channel not in CHANNELS:
+            errors["channel"] = _("Choose how you would like to hear from us.")
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if phone and not (
+            (len(digits) == 10 and digits.startswith("0"))
+            or (phone.startswith("+") and 10 <= len(digits) <= 15)
+        ):
+            errors["phone"] = _("Enter a phone number like 06 12 34 56 78.")
+        elif channel in ("sms", "voice", "coordinator") and not phone:
+            errors["phone"] = _("Enter your phone number: it is how we will reach you.")
+        if errors:
+            return await _account_page(
+                request, db_session, person, {"channel": channel, "phone": phone}, errors, status=400
+            )
+        person.phone = phone or None
+        person.channels = [channel] + (["email"] if channel != "email" and person.email else [])
+        audit.record(
             db_session,
-            "accounts/account.html",
-            {"person": person, "mfa_required": mfa.mfa_required(person.roles)},
+            "preferences_changed",
+            actor_id=person.id,
+            subject_type="person",
+            subject_id=person.id,
+            details={"channel": channel},
         )
+        await db_session.commit()
+        return Redirect("/compte?saved=1", status_code=303)
 
     @get("/double-authentification", name="mfa-setup")
     async def mfa_form(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
@@ -695,6 +730,37 @@ class AccountController(Controller):
         response: Response[Any] = Redirect("/?signed_out=1", status_code=303)
         await end_session(request, response)
         return response
+
+
+CHANNELS = ("email", "sms", "voice", "coordinator")
+
+
+async def _account_page(
+    request: Request,
+    db_session: AsyncSession,
+    person: Person,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response[str]:
+    context = {
+        "person": person,
+        "mfa_required": mfa.mfa_required(person.roles),
+        "values": {
+            "channel": person.channels[0] if person.channels else "email",
+            "phone": person.phone or "",
+            **values,
+        },
+        "errors": errors,
+        "channels": [
+            ("email", _("By e-mail")),
+            ("sms", _("By text message (SMS)")),
+            ("voice", _("By a phone call with a recorded message")),
+            ("coordinator", _("I have no internet: someone from the town hall phones me")),
+        ],
+        "saved": request.query_params.get("saved") == "1",
+    }
+    return await _page(request, db_session, "accounts/account.html", context, status=status)
 
 
 async def _mfa_page(

@@ -29,7 +29,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import ColumnElement, any_, func, literal, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts import audit
@@ -38,6 +38,7 @@ from bippop.accounts.admin import (
     LOCAL_TIME,
     NavLink,
     _identity,
+    _local,
     _names,
     _page_number,
     _paginate,
@@ -45,6 +46,7 @@ from bippop.accounts.admin import (
     _use_locale,
     _uuid,
     _values,
+    _with_role,
     escape_like,
 )
 from bippop.accounts.auth import Identity
@@ -274,10 +276,6 @@ async def _coordination_page(
     return render(request, template, context, status_code=status, fragment=fragment, default_locale=locale)
 
 
-def _local(moment: datetime.datetime | None) -> datetime.datetime | None:
-    return moment.astimezone(LOCAL_TIME) if moment is not None else None
-
-
 def _scrub(value: Any, limit: int = 4000) -> Any:
     """Text as PostgreSQL can store it (no NUL character), trimmed and bounded; lists item by item."""
     if isinstance(value, list):
@@ -366,10 +364,6 @@ def masked_phone(phone: str | None) -> str:
     """Enough of a number to tell two people apart on the phone, not to call them: ``…56 78``."""
     digits = re.sub(r"\D", "", phone or "")
     return f"…{digits[-4:-2]} {digits[-2:]}" if len(digits) >= 4 else ""
-
-
-def _with_role(role: str) -> Any:
-    return literal(role) == any_(Person.roles)
 
 
 def _is_beneficiary(person: Person | None) -> bool:
