@@ -377,3 +377,41 @@ def test_a_new_request_is_offered_to_the_best_volunteers_or_the_coordinators_are
         assert session.get(HelpRequest, request_id).status == "open"  # type: ignore[union-attr]
         task = session.scalars(select(CoordinatorTask).where(CoordinatorTask.request_id == request_id)).one()
         assert task.kind == "unmatched"
+
+
+def test_nobody_at_home_twice_asks_the_town_hall_to_phone(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    request_id, beneficiary_id = _open_request(resources, tenant)
+    volunteer_id, email = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    now = datetime.datetime.now(datetime.UTC)
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        session.execute(
+            update(HelpRequest)
+            .where(HelpRequest.id == request_id)
+            .values(status="scheduled", volunteer_id=volunteer_id, recurring=True)
+        )
+        ids = []
+        for days in (8, 1):
+            appointment = Appointment(
+                id=uuid.uuid4(),
+                request_id=request_id,
+                volunteer_id=volunteer_id,
+                starts_at=now - datetime.timedelta(days=days),
+                ends_at=now - datetime.timedelta(days=days) + datetime.timedelta(hours=1),
+                status="scheduled",
+            )
+            session.add(appointment)
+            ids.append(appointment.id)
+    sign_in(web, email)
+    form = web.get(f"/benevole/rendez-vous/{ids[0]}/compte-rendu", headers=host("alpha"))
+    assert "Nobody was at home" in form.text
+    for appointment_id in ids:
+        assert post(web, f"/benevole/rendez-vous/{appointment_id}/absent", {}).status_code == 303
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        statuses = set(
+            session.scalars(select(Appointment.status).where(Appointment.request_id == request_id))
+        )
+        assert statuses == {"no_show"}
+        task = session.scalars(select(CoordinatorTask).where(CoordinatorTask.request_id == request_id)).one()
+        assert task.kind == "call_person" and task.person_id == beneficiary_id

@@ -831,6 +831,22 @@ class VolunteerController(Controller):
         await _announce(request, db_session, outcome)
         return Redirect("/benevole?rapport=1", status_code=303)
 
+    @post("/rendez-vous/{appointment_id:uuid}/absent", name="visit-no-show")
+    async def no_show(
+        self, request: Request, db_session: NamedDependency[AsyncSession], appointment_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """Nobody opened the door: recorded; twice in a row, the coordinators are asked to phone."""
+        me = await _me(request, db_session)
+        appointment, found = await self._appointment_or_404(db_session, me, appointment_id)
+        try:
+            outcome = await lifecycle.complete(db_session, found, appointment, actor_id=me.id, no_show=True)
+        except LifecycleError as exc:
+            return await self._report_page(
+                request, db_session, appointment, found, {}, {"form": exc.message}, status=400
+            )
+        await _announce(request, db_session, outcome)
+        return Redirect("/benevole?absent=1", status_code=303)
+
     @get("/disponibilites", name="volunteer-availability")
     async def availability_form(
         self, request: Request, db_session: NamedDependency[AsyncSession]
