@@ -415,3 +415,34 @@ def test_nobody_at_home_twice_asks_the_town_hall_to_phone(
         assert statuses == {"no_show"}
         task = session.scalars(select(CoordinatorTask).where(CoordinatorTask.request_id == request_id)).one()
         assert task.kind == "call_person" and task.person_id == beneficiary_id
+
+
+def test_requests_of_a_module_that_disappeared_are_hidden_not_broken(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    beneficiary_id, email = person(resources, tenant, ["beneficiary"], **NEAR)
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        gone = HelpRequest(
+            id=uuid.uuid4(),
+            module="uninstalled_plugin",
+            beneficiary_id=beneficiary_id,
+            created_as="beneficiary",
+            status="open",
+            details={"x": "Texte du module disparu"},
+        )
+        kept = HelpRequest(
+            id=uuid.uuid4(),
+            module="visits",
+            beneficiary_id=beneficiary_id,
+            created_as="beneficiary",
+            status="open",
+            details={"frequency": "once"},
+        )
+        session.add_all([gone, kept])
+    sign_in(web, email)
+    listing = web.get("/mes-demandes", headers=host("alpha"))
+    assert listing.status_code == 200
+    assert f"/mes-demandes/{kept.id}" in listing.text and str(gone.id) not in listing.text
+    assert web.get(f"/mes-demandes/{gone.id}", headers=host("alpha")).status_code == 404
+    volunteer_page = web.get("/", headers=host("alpha"))
+    assert volunteer_page.status_code == 200 and "uninstalled_plugin" not in volunteer_page.text
