@@ -21,6 +21,7 @@ from bippop.accounts.controllers import ACCOUNT_CONTROLLERS
 from bippop.accounts.rate_limits import RateLimiter
 from bippop.accounts.sso import SsoController
 from bippop.aid.coordination import COORDINATION_CONTROLLERS
+from bippop.aid.impact import ImpactController
 from bippop.aid.portal import PORTAL_CONTROLLERS
 from bippop.broker import build_broker, configure_broker
 from bippop.config import MAIN_CLUSTER, Settings, get_settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PORTAL_CONTROLLERS,
             *ADMIN_CONTROLLERS,
             *COORDINATION_CONTROLLERS,
+            ImpactController,
             SsoController,
             CalendarFeedController,
             *development_only,

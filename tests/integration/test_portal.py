@@ -446,3 +446,31 @@ def test_requests_of_a_module_that_disappeared_are_hidden_not_broken(
     assert web.get(f"/mes-demandes/{gone.id}", headers=host("alpha")).status_code == 404
     volunteer_page = web.get("/", headers=host("alpha"))
     assert volunteer_page.status_code == 200 and "uninstalled_plugin" not in volunteer_page.text
+
+
+def test_impact_page_shows_each_modules_statistics(
+    web: TestClient[Litestar], settings: Settings, resources: PlatformResources
+) -> None:
+    from support import log_in, make_tenant
+
+    town = make_tenant(settings, "impactville", "Impactville")
+    beneficiary_id, _ = person(resources, town, ["beneficiary"], **NEAR)
+    with resources.sessions()(info={"tenant": town}) as session, session.begin():
+        for status in ("done", "reported", "open"):
+            session.add(
+                HelpRequest(
+                    id=uuid.uuid4(),
+                    module="errands",
+                    beneficiary_id=beneficiary_id,
+                    created_as="beneficiary",
+                    status=status,
+                    details={"amount_reimbursed": "1234.50"},
+                )
+            )
+    _, email, secret = make_person(resources, town, ["coordinator"], totp=True)
+    log_in(web, "impactville", email, secret)
+    page = web.get("/coordination/impact?jours=30", headers=host("impactville"))
+    assert page.status_code == 200
+    assert "Errands" in page.text and "Errands run" in page.text and "Friendly visits" in page.text
+    figures = re.findall(r"<tr><th scope=\"row\">([^<]+)</th><td>([^<]+)</td></tr>", page.text)
+    assert ("Errands run", "2") in figures and ("Amount paid back to volunteers (€)", "3703.5") in figures

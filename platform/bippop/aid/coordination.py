@@ -257,6 +257,7 @@ def coordination_links(identity: Identity) -> list[NavLink]:
         ("people.vet", "/coordination/benevoles", _("Volunteers")),
         ("events.manage", "/coordination/evenements", _("Events")),
         ("modules.configure", "/coordination/modules", _("Services offered")),
+        ("requests.triage", "/coordination/impact", _("Impact")),
     ]
     return [NavLink(path, label) for action, path, label in links if allowed(identity.roles, action)]
 
