@@ -202,17 +202,25 @@ def plan_digests(
 
 
 def _active_tenants() -> list[TenantRef]:
+    """Every active tenant this process can reach, in one query. A tenant placed on a cluster these
+    settings do not declare is left out and logged (its jobs could only fail and retry)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
     from bippop.runtime.resources import platform_resources
+    from bippop.tenants.models import Tenant
 
     resources = platform_resources()
-    with resources.engine.connect() as connection:
-        ids = list(
-            connection.execute(
-                text("select id from platform.tenants where status = 'active' order by id")
-            ).scalars()
-        )
-    found = [resources.load_tenant(tenant_id) for tenant_id in ids]
-    return [tenant for tenant in found if tenant is not None and tenant.is_active]
+    clusters = set(resources.settings.cluster_urls())
+    with Session(resources.engine) as session:
+        tenants = [
+            t.ref()
+            for t in session.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.id))
+        ]
+    unreachable = [t.slug for t in tenants if t.cluster not in clusters]
+    if unreachable:
+        log.error("tenants_on_unknown_cluster", tenants=len(unreachable))
+    return [t for t in tenants if t.cluster in clusters]
 
 
 def _run_for_current_tenant(plan: Callable[..., list[uuid.UUID]], label: str) -> list[uuid.UUID]:
