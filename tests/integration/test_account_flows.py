@@ -346,3 +346,32 @@ def test_a_person_chooses_how_to_hear_from_us(
             and saved.channels == ["coordinator", "email"]
             and saved.phone == "03 44 00 11 22"
         )
+
+
+def test_no_redirect_leaves_the_site(web: TestClient[Litestar], tenant: TenantRef) -> None:
+    for target in ("/\\evil.example", "//evil.example", "https://evil.example", "/%0d%0aSet-Cookie:x=1"):
+        response = web.get(
+            "/langue",
+            params={"lang": "fr", "next_url": target},
+            headers=host("alpha"),
+            follow_redirects=False,
+        )
+        assert response.headers["location"] in ("/", target) and not response.headers["location"].startswith(
+            ("//", "/\\")
+        )
+        assert "evil.example" not in response.headers["location"] or response.headers["location"].startswith(
+            "/%"
+        )
+
+
+def test_a_field_sent_twice_is_not_an_error(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    token = csrf_token(web, "alpha")
+    response = web.post(
+        "/connexion",
+        content="email=a%40example.org&email=b%40example.org&password=x&password=y&_csrf_token=" + token,
+        headers={**host("alpha"), "Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 400 and "not right" in response.text

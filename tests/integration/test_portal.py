@@ -474,3 +474,89 @@ def test_impact_page_shows_each_modules_statistics(
     assert "Errands" in page.text and "Errands run" in page.text and "Friendly visits" in page.text
     figures = re.findall(r"<tr><th scope=\"row\">([^<]+)</th><td>([^<]+)</td></tr>", page.text)
     assert ("Errands run", "2") in figures and ("Amount paid back to volunteers (€)", "3703.5") in figures
+
+
+def test_an_unconfirmed_volunteer_sees_only_their_own_messages(
+    app: Litestar, settings: Settings, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    request_id, _ = _open_request(resources, tenant)
+    _, first = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    _, second = person(resources, tenant, ["volunteer"], **VOLUNTEER)
+    with client(app) as a:
+        sign_in(a, first)
+        assert (
+            post(
+                a, f"/benevole/demandes/{request_id}/message", {"body": "Code de la porte : 4521B"}
+            ).status_code
+            == 303
+        )
+        assert "4521B" in a.get(f"/benevole/demandes/{request_id}", headers=host("alpha")).text
+    with client(create_app(settings)) as b:
+        sign_in(b, second)
+        page = b.get(f"/benevole/demandes/{request_id}", headers=host("alpha"))
+        assert page.status_code == 200 and "4521B" not in page.text
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        session.execute(update(HelpRequest).where(HelpRequest.id == request_id).values(status="cancelled"))
+    with client(create_app(settings)) as c:
+        sign_in(c, second)
+        assert c.get(f"/benevole/demandes/{request_id}", headers=host("alpha")).status_code == 404
+
+
+def test_a_message_sent_after_the_session_ended_comes_back_only_in_that_browser(
+    settings: Settings, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    import time
+
+    class Clock:
+        now = time.time()
+
+        def __call__(self) -> float:
+            return self.now
+
+    app = create_app(settings)
+    app.state.clock = clock = Clock()
+    beneficiary_id, email = person(resources, tenant, ["beneficiary"], **NEAR)
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        mine = HelpRequest(
+            id=uuid.uuid4(),
+            module="visits",
+            beneficiary_id=beneficiary_id,
+            created_as="beneficiary",
+            status="open",
+            details={"frequency": "once"},
+        )
+        session.add(mine)
+    page_url = f"http://alpha.{BASE_DOMAIN}/mes-demandes/{mine.id}"
+    with client(app) as web:
+        sign_in(web, email)
+        clock.now += 2 * 3600
+        sent = web.post(
+            f"/mes-demandes/{mine.id}/message",
+            data={"body": "Merci de sonner deux fois", "_csrf_token": web.cookies.get("csrftoken")},
+            headers={**host("alpha"), "Accept": "text/html", "Referer": page_url},
+            follow_redirects=False,
+        )
+        assert (
+            sent.status_code == 303
+            and "%2Fmes-demandes%2F" in sent.headers["location"]
+            and "brouillon" in sent.headers["location"]
+        )
+        page = web.get(sent.headers["location"], headers=host("alpha"))
+        next_url = re.search(r'name="next_url" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert next_url.startswith(f"/mes-demandes/{mine.id}?brouillon=")
+        with client(create_app(settings)) as other:  # another person at the same computer, another browser
+            sign_in(other, email)
+            assert "Merci de sonner deux fois" not in other.get(next_url, headers=host("alpha")).text
+        back = web.post(
+            "/connexion",
+            data={
+                "email": email,
+                "password": DEFAULT_PASSWORD,
+                "next_url": next_url,
+                "_csrf_token": web.cookies.get("csrftoken"),
+            },
+            headers=host("alpha"),
+            follow_redirects=False,
+        )
+        assert back.status_code == 303
+        assert "Merci de sonner deux fois" in web.get(back.headers["location"], headers=host("alpha")).text

@@ -69,6 +69,9 @@ def test_field_kinds_refuse_bad_values() -> None:
     assert set(errors) == {"budget", "payment"}
     _clean, errors = errands.validate({**GOOD["errands"], "budget": "12.345"})
     assert "budget" in errors
+    for odd in ("NaN", "Infinity", "-inf", "1e9999"):
+        _clean, errors = errands.validate({**GOOD["errands"], "budget": odd})
+        assert "budget" in errors, odd
     admin = installed_modules()["admin_help"]
     _clean, errors = admin.validate({**GOOD["admin_help"], "deadline": "31/02/2027"})
     assert "deadline" in errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -91,7 +92,7 @@ def escape_like(value: str) -> str:
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    return min(MAX_PAGE, max(1, int(raw))) if raw.isdigit() else 1
+    return min(MAX_PAGE, max(1, int(raw))) if re.fullmatch(r"[0-9]{1,6}", raw) else 1
 
 
 def _with_role(role: str) -> Any:
@@ -127,6 +128,14 @@ def action_labels() -> dict[str, str]:
         "tenant.exported": _("All the service's data exported"),
         "sso_linked": _("FranceConnect or ProConnect identity linked"),
         "preferences_changed": _("How to give news changed"),
+        "task_done": _("Task done"),
+        "concern_handled": _("Concern handled"),
+        "event_created": _("Event created"),
+        "event_cancelled": _("Event cancelled"),
+        "event_registration": _("Registration for an event"),
+        "event_registration_cancelled": _("Registration for an event cancelled"),
+        "event_registration_promoted": _("Place freed for someone on the waiting list"),
+        "modules_changed": _("Services switched on or off"),
         "beneficiary_record_read": _("A person helped's record read"),
         "beneficiary_contact_read": _("A person helped's phone and address read"),
         "beneficiary_recorded": _("Person helped recorded"),
@@ -684,9 +693,10 @@ def _local(moment: datetime.datetime | None) -> datetime.datetime | None:
 
 def _parse_day(value: str) -> datetime.date | None:
     try:
-        return datetime.date.fromisoformat(value)
+        day = datetime.date.fromisoformat(value)
     except ValueError:
         return None
+    return day if 1900 <= day.year <= 2200 else None  # the edges of the calendar overflow in time zones
 
 
 def _day_start(day: datetime.date) -> datetime.datetime:

@@ -63,7 +63,14 @@ def tenant_of(request: Request) -> TenantRef:
 
 
 def _form(data: dict[str, Any]) -> dict[str, str]:
-    return {k: v.strip() if isinstance(v, str) and "password" not in k else v for k, v in data.items()}
+    """One string per field (a field sent twice keeps its first value), trimmed except passwords."""
+    form: dict[str, str] = {}
+    for key, value in data.items():
+        text = str(
+            value[0] if isinstance(value, list) and value else value if not isinstance(value, list) else ""
+        )
+        form[key] = text if "password" in key else text.strip()
+    return form
 
 
 def _limiter(request: Request) -> RateLimiter:

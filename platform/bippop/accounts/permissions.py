@@ -83,8 +83,10 @@ class Requires:
 
             from bippop.web.errors import sign_in_location
 
-            location = await sign_in_location(connection) if isinstance(connection, Request) else None
-            raise NotAuthorizedException(extra={"location": location} if location else None)
+            if not isinstance(connection, Request):
+                raise NotAuthorizedException()
+            location, owner = await sign_in_location(connection)
+            raise NotAuthorizedException(extra={"location": location, "draft_owner": owner})
         staff_action = self.action.startswith("coop.")
         if (identity.kind == "staff") != staff_action:
             raise PermissionDeniedException()

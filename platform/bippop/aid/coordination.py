@@ -317,11 +317,13 @@ def parse_day(text: str) -> datetime.date | None:
     text = text.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.date.fromisoformat(text)
+            parsed = datetime.date.fromisoformat(text)
+            return parsed if 1900 <= parsed.year <= 2200 else None
         found = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
         if found:
             day, month, year = (int(g) for g in found.groups())
-            return datetime.date(year, month, day)
+            parsed = datetime.date(year, month, day)
+            return parsed if 1900 <= parsed.year <= 2200 else None
     except ValueError:
         return None
     return None

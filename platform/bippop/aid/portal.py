@@ -9,6 +9,7 @@ form sent after the session ended comes back filled in (``take_draft``).
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.auth import current_identity
@@ -98,7 +100,7 @@ def _windows_from_form(data: dict[str, Any]) -> list[dict[str, int]]:
     windows = []
     for value in chosen:
         day, _sep, period = str(value).partition("-")
-        if day.isdigit() and int(day) in WEEKDAYS and period in PERIODS:
+        if re.fullmatch(r"[0-6]", day) and period in PERIODS:
             start, end = PERIODS[period]
             windows.append({"weekday": int(day), "start_minute": start, "end_minute": end})
     return windows
@@ -226,6 +228,7 @@ class AskController(Controller):
                 preferred_windows=windows,
             )
         except LifecycleError as exc:
+            await _undo(db_session, me)
             return await self._render(
                 request, db_session, manifest, me, dict(data), {exc.field: exc.message}, status=400
             )
@@ -260,8 +263,11 @@ class AskController(Controller):
         ]
         return await _page(request, db_session, "portal/my_requests.html", {"items": items, "me": me})
 
-    async def _mine_or_404(self, db_session: AsyncSession, me: Person, request_id: uuid.UUID) -> HelpRequest:
-        found = await db_session.get(HelpRequest, request_id)
+    async def _mine_or_404(
+        self, db_session: AsyncSession, me: Person, request_id: uuid.UUID, *, lock: bool = False
+    ) -> HelpRequest:
+        # A change locks the row: a coordinator's action on the same request waits, then sees ours.
+        found = await db_session.get(HelpRequest, request_id, with_for_update=lock, populate_existing=lock)
         people = {p.id for p in await _for_whom(db_session, me)}
         if (
             found is None
@@ -277,7 +283,7 @@ class AskController(Controller):
     ) -> Response[str]:
         me = await _me(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id)
-        return await self._detail(request, db_session, me, found, {})
+        return await self._detail(request, db_session, me, found, {}, values=await take_draft(request))
 
     async def _detail(
         self,
@@ -287,6 +293,7 @@ class AskController(Controller):
         found: HelpRequest,
         errors: dict[str, str],
         status: int = 200,
+        values: dict[str, Any] | None = None,
     ) -> Response[str]:
         volunteer = await db_session.get(Person, found.volunteer_id) if found.volunteer_id else None
         appointments = list(
@@ -318,7 +325,7 @@ class AskController(Controller):
                 for m in messages
             ],
             "errors": errors,
-            "values": {},
+            "values": values or {},
             "can_cancel": found.status in ACTIVE,
             "can_pause": found.recurring and found.status == "scheduled",
             "can_resume": found.status == "paused",
@@ -337,12 +344,13 @@ class AskController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._mine_or_404(db_session, me, request_id)
+        found = await self._mine_or_404(db_session, me, request_id, lock=True)
         try:
             outcome = await lifecycle.cancel(
                 db_session, found, actor_id=me.id, reason=str(data.get("reason", ""))
             )
         except LifecycleError as exc:
+            await _undo(db_session, me, found)
             return await self._detail(request, db_session, me, found, {exc.field: exc.message}, status=400)
         await _announce(request, db_session, outcome)
         return Redirect(f"/mes-demandes/{found.id}", status_code=303)
@@ -352,12 +360,13 @@ class AskController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._mine_or_404(db_session, me, request_id)
+        found = await self._mine_or_404(db_session, me, request_id, lock=True)
         try:
             outcome = await (lifecycle.resume if found.status == "paused" else lifecycle.pause)(
                 db_session, found, actor_id=me.id
             )
         except LifecycleError as exc:
+            await _undo(db_session, me, found)
             return await self._detail(request, db_session, me, found, {"form": exc.message}, status=400)
         await _announce(request, db_session, outcome)
         return Redirect(f"/mes-demandes/{found.id}", status_code=303)
@@ -371,17 +380,18 @@ class AskController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._mine_or_404(db_session, me, request_id)
+        found = await self._mine_or_404(db_session, me, request_id, lock=True)
         rating = str(data.get("rating", ""))
         try:
             outcome = await lifecycle.give_feedback(
                 db_session,
                 found,
                 author_id=me.id,
-                rating=int(rating) if rating.isdigit() else 0,
+                rating=int(rating) if re.fullmatch(r"[1-5]", rating) else 0,
                 comment=str(data.get("comment", "")),
             )
         except LifecycleError as exc:
+            await _undo(db_session, me, found)
             return await self._detail(request, db_session, me, found, {exc.field: exc.message}, status=400)
         await _announce(request, db_session, outcome)
         return Redirect(f"/mes-demandes/{found.id}?thanks=1", status_code=303)
@@ -395,7 +405,7 @@ class AskController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._mine_or_404(db_session, me, request_id)
+        found = await self._mine_or_404(db_session, me, request_id, lock=True)
         return await _post_message(
             request,
             db_session,
@@ -422,7 +432,15 @@ async def _post_message(
     if len(body) > 2000:
         return await on_error({"body": _("At most %(n)d characters, please.") % {"n": 2000}})
     db_session.add(RequestMessage(id=uuid.uuid4(), request_id=found.id, author_id=me.id, body=body))
-    await db_session.commit()
+    # The other side hears of it (the text stays on the platform: no phone number is exchanged).
+    other = found.beneficiary_id if me.id == found.volunteer_id else found.volunteer_id
+    ids = await notify_all(
+        db_session,
+        [("request_message", other)] if other else [],
+        request_id=found.id,
+        tenant_name=tenant_of(request).name,
+    )
+    await _commit_and_send(request, db_session, ids)
     return Redirect(back + "#messages", status_code=303)
 
 
@@ -443,12 +461,21 @@ async def _nearest_france_services(db_session: AsyncSession, me: Person) -> dict
     return {**(best or {}), "distance_km": best_km}
 
 
+async def _undo(db_session: AsyncSession, *shown: object) -> None:
+    """A refused change leaves nothing behind: roll back, then reload what the page shows."""
+    await db_session.rollback()
+    for instance in shown:
+        await db_session.refresh(instance)
+
+
 def _parse_local(day: str, time: str) -> datetime.datetime | None:
     try:
         d, m, y = (int(x) for x in day.strip().split("/"))
+        if not 1900 <= y <= 2200:
+            return None
         hh, mm = (int(x) for x in time.strip().replace("h", ":").split(":"))
         return datetime.datetime(y, m, d, hh, mm, tzinfo=PARIS).astimezone(datetime.UTC)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
 
 
@@ -557,13 +584,15 @@ class VolunteerController(Controller):
         return await _page(request, db_session, "portal/volunteer_dashboard.html", context)
 
     async def _request_or_404(
-        self, db_session: AsyncSession, me: Person, request_id: uuid.UUID
+        self, db_session: AsyncSession, me: Person, request_id: uuid.UUID, *, lock: bool = False
     ) -> HelpRequest:
-        found = await db_session.get(HelpRequest, request_id)
+        found = await db_session.get(HelpRequest, request_id, with_for_update=lock, populate_existing=lock)
         if found is None or found.module not in await _visible(db_session):
             raise NotFoundException()
         if found.volunteer_id not in (None, me.id):
             raise NotFoundException()  # someone else's visit: nothing to see here
+        if found.volunteer_id is None and found.status not in ("open", "offered"):
+            raise NotFoundException()  # no longer looking for anyone
         return found
 
     @get("/demandes/{request_id:uuid}", name="volunteer-request")
@@ -595,6 +624,8 @@ class VolunteerController(Controller):
             await db_session.scalars(
                 select(RequestMessage)
                 .where(RequestMessage.request_id == found.id)
+                # Not (yet) the volunteer of this request: only what they wrote themselves.
+                .where(true() if found.volunteer_id == me.id else RequestMessage.author_id == me.id)
                 .order_by(RequestMessage.created_at)
             )
         )
@@ -629,11 +660,11 @@ class VolunteerController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._request_or_404(db_session, me, request_id)
+        found = await self._request_or_404(db_session, me, request_id, lock=True)
         try:
             outcome = await lifecycle.pop(db_session, found, me)
         except LifecycleError as exc:
-            await db_session.rollback()
+            await _undo(db_session, me, found)
             return await _page(
                 request,
                 db_session,
@@ -649,7 +680,7 @@ class VolunteerController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._request_or_404(db_session, me, request_id)
+        found = await self._request_or_404(db_session, me, request_id, lock=True)
         offer = await db_session.scalar(
             select(RequestOffer).where(
                 RequestOffer.request_id == found.id, RequestOffer.volunteer_id == me.id
@@ -671,7 +702,7 @@ class VolunteerController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._request_or_404(db_session, me, request_id)
+        found = await self._request_or_404(db_session, me, request_id, lock=True)
         values = {"day": str(data.get("day", "")), "time": str(data.get("time", ""))}
         starts_at = _parse_local(values["day"], values["time"])
         if starts_at is None:
@@ -689,6 +720,7 @@ class VolunteerController(Controller):
         try:
             outcome = await lifecycle.schedule(db_session, found, starts_at, actor_id=me.id)
         except LifecycleError as exc:
+            await _undo(db_session, me, found)
             field = "day" if exc.field == "starts_at" else exc.field
             return await self._request_view(
                 request, db_session, me, found, {field: exc.message}, status=400, values=values
@@ -705,7 +737,7 @@ class VolunteerController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._request_or_404(db_session, me, request_id)
+        found = await self._request_or_404(db_session, me, request_id, lock=True)
         reason = str(data.get("reason", "")).strip()
         if not reason:
             return await self._request_view(
@@ -721,6 +753,7 @@ class VolunteerController(Controller):
                 db_session, found, action="withdraw", actor_id=me.id, reason=reason
             )
         except LifecycleError as exc:
+            await _undo(db_session, me, found)
             return await self._request_view(
                 request, db_session, me, found, {"reason": exc.message}, status=400
             )
@@ -736,7 +769,7 @@ class VolunteerController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        found = await self._request_or_404(db_session, me, request_id)
+        found = await self._request_or_404(db_session, me, request_id, lock=True)
         return await _post_message(
             request,
             db_session,
@@ -748,12 +781,14 @@ class VolunteerController(Controller):
         )
 
     async def _appointment_or_404(
-        self, db_session: AsyncSession, me: Person, appointment_id: uuid.UUID
+        self, db_session: AsyncSession, me: Person, appointment_id: uuid.UUID, *, lock: bool = False
     ) -> tuple[Appointment, HelpRequest]:
         appointment = await db_session.get(Appointment, appointment_id)
         if appointment is None or appointment.volunteer_id != me.id:
             raise NotFoundException()
-        found = await db_session.get(HelpRequest, appointment.request_id)
+        found = await db_session.get(
+            HelpRequest, appointment.request_id, with_for_update=lock, populate_existing=lock
+        )
         if found is None:
             raise NotFoundException()
         return appointment, found
@@ -801,7 +836,7 @@ class VolunteerController(Controller):
         data: FormData,
     ) -> Response[Any]:
         me = await _me(request, db_session)
-        appointment, found = await self._appointment_or_404(db_session, me, appointment_id)
+        appointment, found = await self._appointment_or_404(db_session, me, appointment_id, lock=True)
         signs = data.get("warning_signs", [])
         signs = [signs] if isinstance(signs, str) else list(signs)
         if appointment.starts_at > lifecycle.now_utc():
@@ -825,10 +860,15 @@ class VolunteerController(Controller):
                 warning_signs=signs,
             )
         except LifecycleError as exc:
+            await _undo(db_session, me, found, appointment)
             return await self._report_page(
                 request, db_session, appointment, found, dict(data), {exc.field: exc.message}, status=400
             )
-        await _announce(request, db_session, outcome)
+        try:
+            await _announce(request, db_session, outcome)
+        except IntegrityError:  # the same report sent twice at once: the first one counts
+            await _undo(db_session, me, found, appointment)
+            return Redirect("/benevole?rapport=1", status_code=303)
         return Redirect("/benevole?rapport=1", status_code=303)
 
     @post("/rendez-vous/{appointment_id:uuid}/absent", name="visit-no-show")
@@ -837,10 +877,11 @@ class VolunteerController(Controller):
     ) -> Response[Any]:
         """Nobody opened the door: recorded; twice in a row, the coordinators are asked to phone."""
         me = await _me(request, db_session)
-        appointment, found = await self._appointment_or_404(db_session, me, appointment_id)
+        appointment, found = await self._appointment_or_404(db_session, me, appointment_id, lock=True)
         try:
             outcome = await lifecycle.complete(db_session, found, appointment, actor_id=me.id, no_show=True)
         except LifecycleError as exc:
+            await _undo(db_session, me, found, appointment)
             return await self._report_page(
                 request, db_session, appointment, found, {}, {"form": exc.message}, status=400
             )
@@ -884,7 +925,7 @@ class VolunteerController(Controller):
     ) -> Response[Any]:
         me = await _me(request, db_session)
         distance = str(data.get("max_distance_km", "")).strip()
-        if not distance.isdigit() or not 1 <= int(distance) <= 50:
+        if not re.fullmatch(r"[0-9]{1,2}", distance) or not 1 <= int(distance) <= 50:
             when = data.get("when", [])
             return await self._availability_page(
                 request,
@@ -1013,7 +1054,17 @@ class EventsController(Controller):
 
         me = await _me(request, db_session)
         event = await self._event_or_404(db_session, event_id)
-        status = await event_service.register(db_session, event, me)
+        try:
+            status = await event_service.register(db_session, event, me)
+        except event_service.EventError as exc:
+            await db_session.rollback()
+            return await _page(
+                request,
+                db_session,
+                "portal/pop_refused.html",
+                {"message": exc.message, "taken": False, "back": "/evenements"},
+                status=409,
+            )
         await db_session.commit()
         return Redirect(f"/evenements?inscrit={status}#event-{event.id}", status_code=303)
 
@@ -1025,7 +1076,17 @@ class EventsController(Controller):
 
         me = await _me(request, db_session)
         event = await self._event_or_404(db_session, event_id)
-        promoted = await event_service.cancel_registration(db_session, event, me)
+        try:
+            promoted = await event_service.cancel_registration(db_session, event, me)
+        except event_service.EventError as exc:
+            await db_session.rollback()
+            return await _page(
+                request,
+                db_session,
+                "portal/pop_refused.html",
+                {"message": exc.message, "taken": False, "back": "/evenements"},
+                status=409,
+            )
         ids = await notify_all(
             db_session,
             [("event_place_freed", promoted)] if promoted else [],

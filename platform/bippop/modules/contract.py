@@ -210,6 +210,8 @@ def validate_fields(
             try:
                 amount = Decimal(first.replace(",", ".").replace("€", "").replace(" ", ""))
             except InvalidOperation:
+                amount = Decimal("NaN")
+            if not amount.is_finite():  # "NaN" and "Infinity" parse as decimals
                 errors[field.name] = _("Enter an amount in euros, like 25 or 12,50.")
                 continue
             if amount < 0 or amount > (field.maximum or 10_000) or amount.as_tuple().exponent < -2:  # type: ignore[operator]

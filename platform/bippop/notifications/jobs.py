@@ -92,6 +92,7 @@ def sweep_outboxes(full: bool = False) -> None:
         candidates = [
             m.decode() if isinstance(m, bytes) else str(m) for m in redis.smembers(PENDING_TENANTS_KEY)
         ]
+    clusters = set(resources.settings.cluster_urls())
     for raw in candidates:
         tenant_id = uuid.UUID(raw)
         tenant = resources.load_tenant(tenant_id)
@@ -99,6 +100,9 @@ def sweep_outboxes(full: bool = False) -> None:
             if tenant is None:
                 redis.srem(PENDING_TENANTS_KEY, str(tenant_id))
             continue
+        if tenant.cluster not in clusters:
+            log.error("tenants_on_unknown_cluster", tenants=1)
+            continue  # one unreachable tenant must not stop the sweep of the others
         with resources.tenant_session(tenant) as session:
             waiting = pending_ids(session, older_than_seconds=60)
             still_queued = bool(pending_ids(session, older_than_seconds=0, limit=1))

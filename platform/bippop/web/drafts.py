@@ -17,6 +17,9 @@ from redis.asyncio import Redis
 
 DRAFT_SECONDS = 30 * 60
 DRAFT_PARAM = "brouillon"
+# The draft is given back only to the browser that sent the form (a shared computer at the library:
+# the next person signing in does not get it).
+DRAFT_COOKIE = "bippop_draft"
 _SKIPPED = ("_csrf_token",)
 
 
@@ -38,10 +41,14 @@ def keep_fields(form: Any) -> dict[str, str | list[str]]:
     return kept
 
 
-async def save_draft(redis: Redis, scope: uuid.UUID, path: str, fields: dict[str, str | list[str]]) -> str:
-    draft_id = secrets.token_urlsafe(16)
-    await redis.set(_key(scope, draft_id), json.dumps({"path": path, "fields": fields}), ex=DRAFT_SECONDS)
-    return draft_id
+async def save_draft(
+    redis: Redis, scope: uuid.UUID, path: str, fields: dict[str, str | list[str]]
+) -> tuple[str, str]:
+    """Keep the fields; returns the draft's id (for the address) and its owner secret (for a cookie)."""
+    draft_id, owner = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
+    value = json.dumps({"path": path, "fields": fields, "owner": owner})
+    await redis.set(_key(scope, draft_id), value, ex=DRAFT_SECONDS)
+    return draft_id, owner
 
 
 async def take_draft(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -53,11 +60,17 @@ async def take_draft(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not draft_id or scope is None or len(draft_id) > 64:
         return {}
     redis: Redis = request.app.state.redis
-    raw = await redis.getdel(_key(scope, draft_id))
+    raw = await redis.get(_key(scope, draft_id))
     if raw is None:
         return {}
     data = json.loads(raw)
-    if data.get("path") != request.url.path:
+    owner = request.cookies.get(DRAFT_COOKIE)
+    if (
+        data.get("path") != request.url.path
+        or not owner
+        or not secrets.compare_digest(owner, data.get("owner", ""))
+    ):
         return {}
+    await redis.delete(_key(scope, draft_id))
     fields: dict[str, Any] = data.get("fields", {})
     return fields

@@ -6,6 +6,7 @@ request gets the full page, so every link works without JavaScript.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -121,12 +122,16 @@ async def tenant_default_locale(session: AsyncSession) -> str:
     return value if value in i18n.LOCALES else i18n.DEFAULT_LOCALE
 
 
+SAME_HOST_PATH = re.compile(r"/(?![/\\])[^\\\s\x00-\x1f\x7f]*")
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path on this same host; anything else (//evil, https://…) goes home."""
-    if not target:
+    """Only a path on this same host; anything else (//evil, /\\evil, https://…, control characters) goes
+    home. Browsers read a backslash like a slash, so ``/\\evil.com`` would leave the site."""
+    if not target or not SAME_HOST_PATH.fullmatch(target):
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 
