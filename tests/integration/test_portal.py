@@ -560,3 +560,49 @@ def test_a_message_sent_after_the_session_ended_comes_back_only_in_that_browser(
         )
         assert back.status_code == 303
         assert "Merci de sonner deux fois" in web.get(back.headers["location"], headers=host("alpha")).text
+
+
+def test_the_organiser_sees_who_registered_and_who_waits(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef, other_tenant: TenantRef
+) -> None:
+    from bippop.aid.models import Event, EventRegistration
+    from support import log_in
+
+    start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5)
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        event = Event(
+            id=uuid.uuid4(),
+            title="Loto",
+            place="Salle des fêtes",
+            starts_at=start,
+            ends_at=start + datetime.timedelta(hours=2),
+            capacity=1,
+        )
+        session.add(event)
+    names = []
+    for name in ("Lucienne Bernard", "Roger Petit"):
+        person_id, _, _ = make_person(resources, tenant, ["beneficiary"], name=name)
+        names.append(name)
+        with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+            status = "registered" if name == "Lucienne Bernard" else "waiting"
+            session.add(
+                EventRegistration(id=uuid.uuid4(), event_id=event.id, person_id=person_id, status=status)
+            )
+    with resources.sessions()(info={"tenant": other_tenant}) as session, session.begin():
+        theirs = Event(
+            id=uuid.uuid4(),
+            title="Bêta-loto",
+            place="Ailleurs",
+            starts_at=start,
+            ends_at=start + datetime.timedelta(hours=2),
+            capacity=5,
+        )
+        session.add(theirs)
+    _, email, secret = make_person(resources, tenant, ["coordinator"], totp=True)
+    log_in(web, "alpha", email, secret)
+    page = web.get(f"/coordination/evenements/{event.id}", headers=host("alpha"))
+    assert page.status_code == 200
+    cut = page.text.index("Waiting list")
+    assert "Lucienne Bernard" in page.text[:cut] and "Roger Petit" in page.text[cut:]
+    assert "Roger Petit" not in page.text[:cut]
+    assert web.get(f"/coordination/evenements/{theirs.id}", headers=host("alpha")).status_code == 404

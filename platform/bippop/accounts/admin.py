@@ -136,6 +136,7 @@ def action_labels() -> dict[str, str]:
         "event_registration_cancelled": _("Registration for an event cancelled"),
         "event_registration_promoted": _("Place freed for someone on the waiting list"),
         "modules_changed": _("Services switched on or off"),
+        "event_registrants_read": _("List of people registered for an event read"),
         "beneficiary_record_read": _("A person helped's record read"),
         "beneficiary_contact_read": _("A person helped's phone and address read"),
         "beneficiary_recorded": _("Person helped recorded"),
