@@ -218,3 +218,24 @@ def log_in(
             follow_redirects=False,
         )
         assert response.status_code == 303, response.text
+
+
+class Clock:
+    """A clock tests move by hand (``clock.now += 3600``): give it to ``app.state.clock`` for time travel."""
+
+    def __init__(self, now: float | None = None) -> None:
+        import time
+
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def app_with_clock(settings: Settings) -> tuple[object, Clock]:
+    """A fresh app whose sessions and codes read the returned clock."""
+    from bippop.app import create_app
+
+    app = create_app(settings)
+    app.state.clock = clock = Clock()
+    return app, clock

@@ -18,19 +18,9 @@ from bippop.config import Settings
 from bippop.notifications.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
-from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person
+from support import BASE_DOMAIN, DEFAULT_PASSWORD, Clock, csrf_token, host, make_person
 
 EN = {"bippop_lang": "en"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        import time
-
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

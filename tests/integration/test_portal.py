@@ -19,7 +19,7 @@ from bippop.app import create_app
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
-from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person
+from support import BASE_DOMAIN, DEFAULT_PASSWORD, app_with_clock, csrf_token, host, make_person
 
 EN = {"bippop_lang": "en"}
 
@@ -304,16 +304,7 @@ def test_other_tenants_requests_are_not_found(
 def test_request_form_half_filled_when_the_session_ends_is_kept(
     settings: Settings, resources: PlatformResources, tenant: TenantRef
 ) -> None:
-    import time
-
-    class Clock:
-        now = time.time()
-
-        def __call__(self) -> float:
-            return self.now
-
-    app = create_app(settings)
-    app.state.clock = clock = Clock()
+    app, clock = app_with_clock(settings)
     _, email = person(resources, tenant, ["beneficiary"], **NEAR)
     with client(app) as web:
         sign_in(web, email)
@@ -505,16 +496,7 @@ def test_an_unconfirmed_volunteer_sees_only_their_own_messages(
 def test_a_message_sent_after_the_session_ended_comes_back_only_in_that_browser(
     settings: Settings, resources: PlatformResources, tenant: TenantRef
 ) -> None:
-    import time
-
-    class Clock:
-        now = time.time()
-
-        def __call__(self) -> float:
-            return self.now
-
-    app = create_app(settings)
-    app.state.clock = clock = Clock()
+    app, clock = app_with_clock(settings)
     beneficiary_id, email = person(resources, tenant, ["beneficiary"], **NEAR)
     with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
         mine = HelpRequest(

@@ -10,14 +10,7 @@ from redis.asyncio import Redis
 
 from bippop.accounts.sessions import WARNING_SECONDS, SessionStore, timeouts_for
 from bippop.config import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from support import Clock
 
 
 @pytest.fixture
@@ -59,7 +52,7 @@ async def test_timeouts_by_role_with_time_travel(
     redis: Redis, roles: list[str], idle: int, absolute: int
 ) -> None:
     assert timeouts_for(roles) == (idle, absolute)
-    clock = Clock()
+    clock = Clock(1_800_000_000.0)
     store = SessionStore(redis, clock=clock)
     tenant = uuid.uuid4()
     session = await store.start(tenant, uuid.uuid4(), roles)

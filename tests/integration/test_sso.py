@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from litestar.testing import TestClient
 from sqlalchemy import delete, func, select
 
+from bippop import sealing
 from bippop.accounts import oidc
 from bippop.accounts.models import AuditEvent, ExternalIdentity, Person, Setting
 from bippop.app import create_app
@@ -565,7 +566,7 @@ def test_cli_sets_and_disables_a_provider(
 
 
 def test_sealed_secrets_need_the_key_and_the_purpose() -> None:
-    sealed = oidc.seal("s3cret", "k" * 40, purpose="sso-client-secret")
+    sealed = sealing.seal("s3cret", "k" * 40, purpose="sso-client-secret")
     assert "s3cret" not in sealed
     assert oidc.unseal(sealed, "k" * 40, purpose="sso-client-secret") == "s3cret"
     for key, purpose in (("other" * 8, "sso-client-secret"), ("k" * 40, "something-else")):

@@ -9,6 +9,7 @@ Co-op staff sessions live in the same store under the platform's own scope (``CO
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import uuid
 from typing import Any, Literal
@@ -37,8 +38,10 @@ def session_cookie_name(settings: Settings) -> str:
     return "__Host-bippop_session" if secure_cookies(settings) else "bippop_session"
 
 
+@functools.cache
 def session_timeouts(settings: Settings) -> dict[str, tuple[int, int]]:
-    """The built-in timeouts per role, with BIPPOP_SESSION_TIMEOUTS' overrides (JSON, in seconds)."""
+    """The built-in timeouts per role, with BIPPOP_SESSION_TIMEOUTS' overrides (JSON, in seconds); read
+    once per settings, not on every request."""
     table = dict(DEFAULT_TIMEOUTS)
     table.update({"coop_operator": (15 * 60, 8 * 3600), "coop_admin": (15 * 60, 8 * 3600)})
     if settings.session_timeouts:

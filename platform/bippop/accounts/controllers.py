@@ -55,6 +55,16 @@ MFA_PENDING_SECONDS = 5 * 60
 SELF_SERVICE_ROLES = ("beneficiary", "relative", "volunteer")
 
 
+async def signed_in_person(request: Request, db_session: AsyncSession) -> Person:
+    """The person signed in on this request (routes guarded by ``requires``); a session whose person
+    no longer exists means signing in again."""
+    identity = current_identity(request)
+    person = await db_session.get(Person, identity.person_id) if identity is not None else None
+    if person is None:
+        raise NotAuthorizedException()
+    return person
+
+
 def tenant_of(request: Request) -> TenantRef:
     """The request's tenant (these pages are served on tenant hosts only)."""
     site: Site = request.state.site
@@ -606,11 +616,7 @@ class AccountController(Controller):
 
     @get("/", name="account")
     async def account(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        identity = current_identity(request)
-        assert identity is not None
-        person = await db_session.get(Person, identity.person_id)
-        if person is None:
-            raise NotAuthorizedException()
+        person = await signed_in_person(request, db_session)
         return await _account_page(request, db_session, person, {}, {})
 
     @post("/preferences", name="account-preferences")
@@ -618,11 +624,7 @@ class AccountController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         """How the person wants news: e-mail, text message, voice call, or a coordinator phones them."""
-        identity = current_identity(request)
-        assert identity is not None
-        person = await db_session.get(Person, identity.person_id)
-        if person is None:
-            raise NotAuthorizedException()
+        person = await signed_in_person(request, db_session)
         channel = str(data.get("channel", ""))
         phone = " ".join(str(data.get("phone", "")).split())
         errors: dict[str, str] = {}
@@ -655,22 +657,14 @@ class AccountController(Controller):
 
     @get("/double-authentification", name="mfa-setup")
     async def mfa_form(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        identity = current_identity(request)
-        assert identity is not None
-        person = await db_session.get(Person, identity.person_id)
-        if person is None:
-            raise NotAuthorizedException()
+        person = await signed_in_person(request, db_session)
         return await _mfa_page(request, db_session, person, {})
 
     @post("/double-authentification")
     async def mfa_confirm(
         self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
-        identity = current_identity(request)
-        assert identity is not None
-        person = await db_session.get(Person, identity.person_id)
-        if person is None:
-            raise NotAuthorizedException()
+        person = await signed_in_person(request, db_session)
         if person.totp_confirmed_at is not None:
             return Redirect("/compte", status_code=303)
         secret_key = request.app.state.settings.effective_secret_key()
@@ -695,7 +689,8 @@ class AccountController(Controller):
             db_session, "mfa_enabled", actor_id=person.id, subject_type="person", subject_id=person.id
         )
         await db_session.commit()
-        if identity.must_enroll_mfa:
+        identity = current_identity(request)
+        if identity is not None and identity.must_enroll_mfa:
             await session_store(request).clear_flag(identity.session, FLAG_MFA_ENROLLMENT)
         return await _page(request, db_session, "accounts/recovery_codes.html", {"codes": codes})
 
@@ -703,10 +698,8 @@ class AccountController(Controller):
     async def new_recovery_codes(
         self, request: Request, db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
-        identity = current_identity(request)
-        assert identity is not None
-        person = await db_session.get(Person, identity.person_id)
-        if person is None or person.totp_confirmed_at is None:
+        person = await signed_in_person(request, db_session)
+        if person.totp_confirmed_at is None:
             return Redirect("/compte", status_code=303)
         codes = await db_session.run_sync(lambda s: mfa.replace_recovery_codes(s, person))
         audit.record(

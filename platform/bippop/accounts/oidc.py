@@ -109,10 +109,6 @@ class SsoError(Exception):
 # Sealing secrets -------------------------------------------------------------------------
 
 
-def seal(value: str, secret_key: str, *, purpose: str) -> str:
-    return sealing.seal(value, secret_key, purpose=purpose)
-
-
 def unseal(sealed: str, secret_key: str, *, purpose: str) -> str:
     try:
         return sealing.unseal(sealed, secret_key, purpose=purpose)
@@ -216,7 +212,7 @@ def write_config(
         provider,
         check_issuer(issuer),
         client_id.strip(),
-        seal(client_secret, secret_key, purpose=SEAL_PURPOSE),
+        sealing.seal(client_secret, secret_key, purpose=SEAL_PURPOSE),
         True,
     )
     session.merge(Setting(key=provider.setting_key, value=config.as_value()))

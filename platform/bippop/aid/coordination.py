@@ -1145,7 +1145,7 @@ def _task_note(task: CoordinatorTask) -> str:
 class TaskLine:
     task: CoordinatorTask
     title: str
-    todo: str
+    what_to_do: str
     note: str
     person: str | None
     person_link: str | None
@@ -1185,7 +1185,7 @@ class TasksController(Controller):
         labels = task_labels()
         lines = []
         for task in tasks:
-            title, todo = labels.get(task.kind, (task.kind, ""))
+            title, what_to_do = labels.get(task.kind, (task.kind, ""))
             person_link = None
             if task.person_id is not None:
                 person_link = (
@@ -1197,7 +1197,7 @@ class TasksController(Controller):
                 TaskLine(
                     task=task,
                     title=title,
-                    todo=todo,
+                    what_to_do=what_to_do,
                     note=_task_note(task),
                     person=names.get(task.person_id) if task.person_id else None,
                     person_link=person_link,

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.auth import current_identity
-from bippop.accounts.controllers import FormData, _commit_and_send, _page, tenant_of
+from bippop.accounts.controllers import FormData, _commit_and_send, _page, signed_in_person, tenant_of
 from bippop.accounts.models import Mandate, Person
 from bippop.accounts.permissions import requires
 from bippop.aid import lifecycle
@@ -83,15 +83,6 @@ def status_label(status: str) -> str:
         "closed": _("Closed"),
         "cancelled": _("Cancelled"),
     }.get(status, status)
-
-
-async def _me(request: Request, db_session: AsyncSession) -> Person:
-    identity = current_identity(request)
-    assert identity is not None
-    person = await db_session.get(Person, identity.person_id)
-    if person is None:
-        raise NotFoundException()
-    return person
 
 
 def _windows_from_form(data: dict[str, Any]) -> list[dict[str, int]]:
@@ -161,7 +152,7 @@ class AskController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], slug: FromPath[str]
     ) -> Response[str]:
         manifest = _module_or_404(slug, await _visible(db_session))
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         values = await take_draft(request)
         return await self._render(request, db_session, manifest, me, values, {})
 
@@ -205,7 +196,7 @@ class AskController(Controller):
         data: FormData,
     ) -> Response[Any]:
         manifest = _module_or_404(slug, await _visible(db_session))
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         clean, errors = manifest.validate(data)
         people = await _for_whom(db_session, me)
         target_id = str(data.get("for_whom") or (people[0].id if len(people) == 1 else ""))
@@ -238,7 +229,7 @@ class AskController(Controller):
 
     @get("/mes-demandes", name="my-requests")
     async def mine(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         people = {p.id: p for p in await _for_whom(db_session, me)}
         visible = await _visible(db_session)
         rows = list(
@@ -281,7 +272,7 @@ class AskController(Controller):
     async def detail(
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[str]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id)
         return await self._detail(request, db_session, me, found, {}, values=await take_draft(request))
 
@@ -343,7 +334,7 @@ class AskController(Controller):
         request_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id, lock=True)
         try:
             outcome = await lifecycle.cancel(
@@ -359,7 +350,7 @@ class AskController(Controller):
     async def pause(
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id, lock=True)
         try:
             outcome = await (lifecycle.resume if found.status == "paused" else lifecycle.pause)(
@@ -379,7 +370,7 @@ class AskController(Controller):
         request_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id, lock=True)
         rating = str(data.get("rating", ""))
         try:
@@ -404,7 +395,7 @@ class AskController(Controller):
         request_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id, lock=True)
         return await _post_message(
             request,
@@ -487,7 +478,7 @@ class VolunteerController(Controller):
 
     @get("/", name="volunteer-dashboard")
     async def dashboard(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         visible = await _visible(db_session)
         today = datetime.date.today()
         now = lifecycle.now_utc()
@@ -599,7 +590,7 @@ class VolunteerController(Controller):
     async def request_page(
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[str]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id)
         return await self._request_view(request, db_session, me, found, {})
 
@@ -659,7 +650,7 @@ class VolunteerController(Controller):
     async def pop(
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         try:
             outcome = await lifecycle.pop(db_session, found, me)
@@ -679,7 +670,7 @@ class VolunteerController(Controller):
     async def decline(
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         offer = await db_session.scalar(
             select(RequestOffer).where(
@@ -701,7 +692,7 @@ class VolunteerController(Controller):
         request_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         values = {"day": str(data.get("day", "")), "time": str(data.get("time", ""))}
         starts_at = _parse_local(values["day"], values["time"])
@@ -736,7 +727,7 @@ class VolunteerController(Controller):
         request_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         reason = str(data.get("reason", "")).strip()
         if not reason:
@@ -768,7 +759,7 @@ class VolunteerController(Controller):
         request_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         return await _post_message(
             request,
@@ -797,7 +788,7 @@ class VolunteerController(Controller):
     async def report_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], appointment_id: FromPath[uuid.UUID]
     ) -> Response[str]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         appointment, found = await self._appointment_or_404(db_session, me, appointment_id)
         return await self._report_page(request, db_session, appointment, found, await take_draft(request), {})
 
@@ -835,7 +826,7 @@ class VolunteerController(Controller):
         appointment_id: FromPath[uuid.UUID],
         data: FormData,
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         appointment, found = await self._appointment_or_404(db_session, me, appointment_id, lock=True)
         signs = data.get("warning_signs", [])
         signs = [signs] if isinstance(signs, str) else list(signs)
@@ -876,7 +867,7 @@ class VolunteerController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], appointment_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         """Nobody opened the door: recorded; twice in a row, the coordinators are asked to phone."""
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         appointment, found = await self._appointment_or_404(db_session, me, appointment_id, lock=True)
         try:
             outcome = await lifecycle.complete(db_session, found, appointment, actor_id=me.id, no_show=True)
@@ -892,7 +883,7 @@ class VolunteerController(Controller):
     async def availability_form(
         self, request: Request, db_session: NamedDependency[AsyncSession]
     ) -> Response[str]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         windows = list(
             await db_session.scalars(select(AvailabilityWindow).where(AvailabilityWindow.person_id == me.id))
         )
@@ -923,7 +914,7 @@ class VolunteerController(Controller):
     async def availability(
         self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         distance = str(data.get("max_distance_km", "")).strip()
         if not re.fullmatch(r"[0-9]{1,2}", distance) or not 1 <= int(distance) <= 50:
             when = data.get("when", [])
@@ -947,7 +938,7 @@ class VolunteerController(Controller):
 
     @post("/agenda", name="volunteer-calendar")
     async def calendar(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         from bippop.notifications import calendar
 
         token = await calendar.new_calendar_token(db_session, me)
@@ -1052,7 +1043,7 @@ class EventsController(Controller):
     ) -> Response[Any]:
         from bippop.aid import events as event_service
 
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         event = await self._event_or_404(db_session, event_id)
         try:
             status = await event_service.register(db_session, event, me)
@@ -1074,7 +1065,7 @@ class EventsController(Controller):
     ) -> Response[Any]:
         from bippop.aid import events as event_service
 
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         event = await self._event_or_404(db_session, event_id)
         try:
             promoted = await event_service.cancel_registration(db_session, event, me)
@@ -1111,7 +1102,7 @@ class ConcernController(Controller):
     async def report(
         self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
-        me = await _me(request, db_session)
+        me = await signed_in_person(request, db_session)
         body = str(data.get("body", "")).strip()
         page = str(data.get("page", ""))[:200]
         if not body or len(body) > 4000:

@@ -35,6 +35,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bippop import sealing
 from bippop.accounts.models import Setting
 from bippop.config import Settings
 
@@ -199,11 +200,9 @@ class ProviderConfig:
     enabled: bool = True
 
     def api_key(self, secret_key: str) -> str:
-        from bippop.accounts.oidc import SsoError, unseal
-
         try:
-            return unseal(self.sealed_key, secret_key, purpose=SEAL_PURPOSE)
-        except SsoError:
+            return sealing.unseal(self.sealed_key, secret_key, purpose=SEAL_PURPOSE)
+        except sealing.SealError:
             raise DeliveryError(f"{self.provider}: API key unreadable (BIPPOP_SECRET_KEY changed?)") from None
 
     def as_value(self) -> dict[str, Any]:
@@ -259,8 +258,6 @@ def write_config(
     account: str | None = None,
 ) -> ProviderConfig:
     """Record (and enable) a provider for the tenant of ``session`` (scoped, synchronous)."""
-    from bippop.accounts.oidc import seal
-
     if channel not in CHANNELS:
         raise ValueError(f"canal inconnu : {channel}")
     if provider not in PROVIDERS:
@@ -282,7 +279,7 @@ def write_config(
         provider=provider,
         endpoint=check_endpoint(endpoint),
         sender=sender.strip(),
-        sealed_key=seal(api_key, secret_key, purpose=SEAL_PURPOSE),
+        sealed_key=sealing.seal(api_key, secret_key, purpose=SEAL_PURPOSE),
         account=(account or "").strip() or None,
     )
     session.merge(Setting(key=setting_key(channel), value=config.as_value()))
