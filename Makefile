@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 # Each one sets up what it needs: a virtual environment in .venv with the locked
-# dependencies (requirements/lock.txt). Nothing else has to be installed.
+# dependencies (requirements/lock.txt: runtime, dev tools and the embedded servers).
+# Nothing else has to be installed.
 
 PYTHON ?= python3
 VENV := .venv
@@ -44,9 +45,13 @@ typecheck: $(STAMP)
 check: lint typecheck
 	$(BIN)/ruff format --check platform tests
 
-# Re-pin the dependencies after changing pyproject.toml.
+# Re-pin the dependencies after changing pyproject.toml: requirements/runtime.txt is what the
+# production image installs (no extra); requirements/lock.txt adds the dev tools and the embedded
+# servers for make run / make test. The runtime lock is constrained by the full one: same pins.
+LOCK_FLAGS := --group build --generate-hashes --universal --python-version 3.11
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o requirements/lock.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra embedded $(LOCK_FLAGS) -o requirements/lock.txt
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -c requirements/lock.txt -o requirements/runtime.txt
 
 clean-var:
 	rm -rf var

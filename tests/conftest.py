@@ -164,9 +164,9 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type:
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits(request: pytest.FixtureRequest) -> None:
-    """Each test starts with no rate-limit counters: every test client comes from the same address, so a
-    whole run's sign-ins would otherwise add up to the per-address limit. (Tests of the limits make all
-    their attempts inside one test.)"""
+    """Each test starts with no rate-limit counters nor counts of kept drafts: every test client comes from
+    the same address, so a whole run's sign-ins (and forms sent signed out) would otherwise add up to the
+    per-address limits. (Tests of the limits make all their attempts inside one test.)"""
     if "settings" not in request.fixturenames:
         return
     from redis import Redis
@@ -174,7 +174,10 @@ def fresh_rate_limits(request: pytest.FixtureRequest) -> None:
     settings: Settings = request.getfixturevalue("settings")
     client = Redis.from_url(settings.redis_url or "")
     try:
-        keys = list(client.scan_iter(match="LIMITS:*", count=1000))
+        keys = [
+            *client.scan_iter(match="LIMITS:*", count=1000),
+            *client.scan_iter(match="bippop:*draft-cap*", count=1000),
+        ]
         if keys:
             client.delete(*keys)
     finally:

@@ -13,10 +13,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXPlugin
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bippop import __version__
 from bippop.accounts.admin import ADMIN_CONTROLLERS
-from bippop.accounts.auth import IdentityMiddleware, secure_cookies
+from bippop.accounts.auth import IdentityMiddleware, csrf_bound_to_session, secure_cookies
 from bippop.accounts.controllers import ACCOUNT_CONTROLLERS
 from bippop.accounts.rate_limits import RateLimiter
 from bippop.accounts.sso import SsoController
@@ -35,10 +36,12 @@ from bippop.observability import RequestLogMiddleware, configure_logging
 from bippop.storage import storage_from_settings
 from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
-from bippop.web.errors import http_error_page, unexpected_error_page
+from bippop.web.errors import http_error_page, redis_unavailable_page, unexpected_error_page
 from bippop.web.pages import PagesController
 from bippop.web.security import SecurityHeadersMiddleware
 from bippop.web.templates import ThemeEngines
+
+REQUEST_MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -125,11 +128,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="lax",
             header_name="x-csrftoken",
         ),
+        # A signed-in request's CSRF token must be its own session's (Litestar's check is cookie = token).
+        guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin()],
         on_startup=[startup],
         on_shutdown=[shutdown],
         state=State({"settings": settings, "templates": templates, "clock": time.time}),
-        exception_handlers={HTTPException: http_error_page, Exception: unexpected_error_page},
+        exception_handlers={
+            HTTPException: http_error_page,
+            RedisError: redis_unavailable_page,
+            Exception: unexpected_error_page,
+        },
         debug=False,
         logging_config=None,
+        # Every form is a few KB of text and nothing is uploaded: a stranger's body is read up to 1 MB.
+        request_max_body_size=REQUEST_MAX_BODY_BYTES,
     )

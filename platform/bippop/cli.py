@@ -83,20 +83,9 @@ def run(port: int | None, host: str | None) -> None:
 @click.option("--host", default=None, help="Address (default BIPPOP_HOST or 127.0.0.1).")
 def web(port: int | None, host: str | None) -> None:
     """Run the web server alone (production: several of these behind a load balancer)."""
-    import uvicorn
+    from bippop.runtime.web import serve
 
-    settings = get_settings()
-    uvicorn.run(
-        "bippop.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        proxy_headers=True,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve(get_settings(), host=host, port=port)
 
 
 @main.command()
@@ -194,13 +183,14 @@ def tenants_create(
     SLUG: 3 to 40 lower-case letters, digits and dashes, e.g. 'compiegne'.
     """
     from bippop.runtime.operations import create_tenant
+    from bippop.tenants.urls import tenant_url
 
     settings = get_settings()
     tenant = create_tenant(
         settings, slug, name, kind, official_code, domains, background=background, cluster=cluster
     )
     console.print(f"Collectivité [bold]{tenant.slug}[/bold] créée, état : {tenant.status}.")
-    console.print(f"Portail : http://{tenant.slug}.{settings.base_domain}")
+    console.print(f"Portail : {tenant_url(tenant.ref(), '', settings)}")
 
 
 @tenants.command("list")
@@ -418,7 +408,9 @@ def tenants_sso(
         get_settings(), slug, provider, issuer=issuer, client_id=client_id, client_secret=secret
     )
     console.print(f"Connexion avec {label} activée pour « {slug} ».")
-    console.print(f"Adresse de retour à déclarer : https://<adresse du portail>/connexion/{provider}/retour")
+    console.print(
+        f"Adresse de retour à déclarer : {oidc.declared_redirect_uri(get_settings(), slug, provider)}"
+    )
 
 
 # Co-op staff -------------------------------------------------------------------------
@@ -451,6 +443,7 @@ def staff_create(email: str, name: str, role: str, password_env: str | None) -> 
     At the first sign-in the console requires setting up an authenticator app (second factor)."""
     from bippop.coop.auth import StaffError, create_staff
     from bippop.runtime.operations import resources_for
+    from bippop.tenants.urls import coop_url
 
     if password_env:
         password = os.environ.get(password_env, "")
@@ -468,9 +461,7 @@ def staff_create(email: str, name: str, role: str, password_env: str | None) -> 
         err_console.print(f"[red]Refusé :[/red] {exc}")
         sys.exit(1)
     console.print(f"Compte [bold]{email}[/bold] créé ({role}).")
-    console.print(
-        f"Connexion : http://coop.{settings.base_domain}/connexion (double authentification requise)."
-    )
+    console.print(f"Connexion : {coop_url('/connexion', settings)} (double authentification requise).")
 
 
 @staff.command("list")

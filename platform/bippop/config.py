@@ -9,6 +9,7 @@ children through the same variables. Every variable is documented in
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -23,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("development", "test", "production")
 MAIN_CLUSTER = "main"
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+MEMORY_SIZE = re.compile(r"[1-9][0-9]*(kb|mb|gb)?", re.IGNORECASE)
 
 
 class SettingsError(ValueError):
@@ -64,11 +66,15 @@ class Settings:
     smtp_url: str | None = None
     mail_from: str = "Bip Pop <ne-pas-repondre@localhost>"
     base_domain: str = "localhost"
+    public_url: str | None = None
     secret_key: str | None = None
+    readyz_token: str | None = None
     var_dir: Path = REPO_ROOT / "var"
     themes_dir: Path = REPO_ROOT / "themes"
     host: str = "127.0.0.1"
     port: int = 8000
+    trusted_proxies: str | None = None
+    redis_maxmemory: str = "256mb"
     log_level: str = "INFO"
     log_format: str = "console"
     db_pool_size: int = 10
@@ -80,6 +86,7 @@ class Settings:
     job_heartbeat_seconds: int = 30
     host_cache_seconds: int = 3600
     audit_retention_days: int = 365
+    reoffer_after_hours: int = 48
     session_timeouts: str | None = None
 
     def validate_session_timeouts(self) -> None:
@@ -169,14 +176,76 @@ class Settings:
         if self.storage_url and urlsplit(self.storage_url).scheme not in ("file", "s3"):
             raise SettingsError("BIPPOP_STORAGE_URL doit commencer par file:// ou s3://")
         self.validate_session_timeouts()
+        if self.reoffer_after_hours < 1:
+            raise SettingsError(
+                f"BIPPOP_REOFFER_AFTER_HOURS doit être au moins 1 (reçu {self.reoffer_after_hours})."
+            )
         if self.log_format not in ("console", "json"):
             raise SettingsError("BIPPOP_LOG_FORMAT doit valoir console ou json.")
+        self.trusted_proxy_networks()  # refuses a malformed BIPPOP_TRUSTED_PROXIES at start-up
+        if not MEMORY_SIZE.fullmatch(self.redis_maxmemory):
+            raise SettingsError(
+                f"BIPPOP_REDIS_MAXMEMORY doit être une taille comme 256mb ou 1gb (reçu {self.redis_maxmemory!r})."
+            )
+        self.validate_public_url()
+
+    def validate_public_url(self) -> None:
+        if not self.public_url:
+            return
+        parts = urlsplit(self.public_url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in ("http", "https")
+            or parts.hostname != self.base_domain.lower()
+            or parts.username is not None
+            or parts.password is not None
+            or (port is not None and port < 1)
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise SettingsError(
+                "BIPPOP_PUBLIC_URL doit être de la forme https://<BIPPOP_BASE_DOMAIN>[:port], sans chemin "
+                f"(reçu {self.public_url!r}, domaine de base {self.base_domain!r})."
+            )
 
     # Derived values -------------------------------------------------------------
 
     @property
     def is_development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def effective_public_url(self) -> str:
+        """Scheme, base domain and port of every absolute link the platform writes (never the request's
+        ``Host`` header): the configured one, else https in production, else http on the port served."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.env == "production":
+            return f"https://{self.base_domain}"
+        port = f":{self.port}" if self.is_development and self.port != 80 else ""
+        return f"http://{self.base_domain}{port}"
+
+    def trusted_proxy_networks(self) -> list[str]:
+        """Addresses and networks whose ``X-Forwarded-For`` is believed: the configured ones, else
+        loopback in development (``bippop run`` behind nothing or a local proxy), else none."""
+        if not self.trusted_proxies:
+            return ["127.0.0.1", "::1"] if self.is_development else []
+        found = []
+        for entry in (part.strip() for part in self.trusted_proxies.split(",")):
+            if not entry:
+                continue
+            try:
+                found.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise SettingsError(
+                    "BIPPOP_TRUSTED_PROXIES : adresses ou réseaux séparés par des virgules, comme "
+                    f"10.0.0.0/8,192.0.2.7 (reçu {entry!r})."
+                ) from None
+        return found
 
     @property
     def effective_admin_url(self) -> str | None:

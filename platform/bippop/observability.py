@@ -1,7 +1,11 @@
 """Structured logs: one line per request (request id, tenant, route, status, duration), no personal data.
 
 The route is the handler's path template (``/requests/{id}``), never the raw
-path or query string, which may carry a name or an e-mail address.
+path or query string, which may carry a name or an e-mail address. Tracebacks are
+plain text without local variables (they held passwords, CSRF tokens and session ids,
+and rendering them stalled the process for seconds), and every line goes through
+``redact`` before it is written: values of secret-sounding keys, e-mail addresses,
+phone numbers and URL credentials are masked.
 """
 
 from __future__ import annotations
@@ -12,10 +16,14 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
+from typing import Any
 
 import structlog
+from litestar import Request
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,7 +62,9 @@ def configure_logging(settings: Settings) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -66,7 +76,10 @@ def configure_logging(settings: Settings) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if settings.log_format == "json" else _identity,
+            # In every format the traceback becomes plain text first (no local variables), so that
+            # ``redact`` sees it too.
+            structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
     )
@@ -81,7 +94,48 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _identity(_logger: object, _name: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+# Keys whose values are never written, whatever they hold.
+MASKED_KEYS = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|session|csrf|cookie|authori[sz]ation|credential|api_?key"
+    r"|e_?mail|phone|address",
+    re.IGNORECASE,
+)
+# Personal data and credentials inside any text (messages, exception texts, tracebacks).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(
+    r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?\(?0?\)?[ .-]?[1-9](?:[ .-]?\d){7,12}|0[1-9](?:[ .-]?\d{2}){4})(?![\w])"
+)
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s:@]*:[^/\s@]*@")
+MASK = "[redacted]"
+
+
+def redact_text(text: str) -> str:
+    text = _URL_CREDENTIALS.sub(MASK + "@", text)
+    text = _EMAIL.sub(MASK, text)
+    return _PHONE.sub(MASK, text)
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, bool | int | float) or value is None:
+        return value  # counts and durations say nothing about anyone
+    if MASKED_KEYS.search(key):
+        return MASK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(key, item) for item in value]
+    return redact_text(repr(value))
+
+
+def redact(_logger: object, _name: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """Mask secrets and personal data in every value of the line (last processor before rendering)."""
+    for key in list(event):
+        if key in ("event", "exception"):
+            event[key] = redact_text(str(event[key]))
+        elif key not in ("timestamp", "level", "logger", "request_id", "tenant"):
+            event[key] = _redact_value(key, event[key])
     return event
 
 
@@ -95,7 +149,12 @@ def request_id_from(scope: Scope) -> str:
 
 
 class RequestLogMiddleware(ASGIMiddleware):
-    """Outermost middleware: binds the request id for every log line and writes the access line."""
+    """Outermost middleware: binds the request id for every log line and writes the access line.
+
+    An exception raised by an inner middleware (CSRF, host resolution, a body too large, the
+    database down) is turned into its response here, by the app's exception handlers, so that the
+    access line records the status the person really got, and the response carries the request id.
+    """
 
     scopes = (ScopeType.HTTP,)
 
@@ -112,18 +171,23 @@ class RequestLogMiddleware(ASGIMiddleware):
         client = scope.get("client")
         token = _request.set(RequestInfo(request_id, client[0] if client else None))
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 headers = list(message.get("headers", ()))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await next_app(scope, receive, send_with_id)
+            try:
+                await next_app(scope, receive, send_with_id)
+            except Exception as exc:
+                if response_started or not await _send_error_response(scope, receive, send_with_id, exc):
+                    raise
         finally:
             handler = scope.get("route_handler")
             access_log.info(
@@ -135,3 +199,17 @@ class RequestLogMiddleware(ASGIMiddleware):
             )
             structlog.contextvars.clear_contextvars()
             _request.reset(token)
+
+
+async def _send_error_response(scope: Scope, receive: Receive, send: Send, exc: Exception) -> bool:
+    """Answer with the app's handler for ``exc`` (nearest class first); False when it has none."""
+    handlers: Mapping[Any, Any] = scope["litestar_app"].exception_handlers
+    handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+    if handler is None and isinstance(exc, HTTPException):
+        handler = handlers.get(exc.status_code)
+    if handler is None:
+        return False
+    request: Request[Any, Any, Any] = Request(scope, receive, send)
+    response = handler(request, exc)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+    return True

@@ -205,6 +205,7 @@ def test_cli_creates_lists_and_disables_staff(
     assert "1 session" in disabled.output
     gone = web.get("/equipe/double-authentification", headers={**COOP, **HTML}, follow_redirects=False)
     assert gone.status_code == 303 and gone.headers["location"].startswith("/connexion")
+    token = csrf_token(web, COOP_HOST)  # each session has its own CSRF token: the page's current one
     again = sign_in(web, email, STAFF_PASSWORD, token)
     assert again.status_code == 400 and WRONG_CREDENTIALS in again.text
     unknown = run_cli(monkeypatch, settings, ["staff", "disable", "--email", new_email()])
@@ -247,6 +248,7 @@ def test_first_sign_in_sets_up_the_second_factor_then_it_is_required(
     assert found
     secret = found.group(1).replace(" ", "")
 
+    token = csrf_token(web, COOP_HOST)  # signed in: forms carry the session's own CSRF token
     wrong = web.post(
         "/equipe/double-authentification", data={"code": "000000", "_csrf_token": token}, headers=COOP
     )
@@ -271,6 +273,7 @@ def test_first_sign_in_sets_up_the_second_factor_then_it_is_required(
     assert web.get("/", headers=COOP, follow_redirects=False).headers["location"] == "/connexion"
 
     # Next time: password, then the code from the app (the next one: each code works once).
+    token = csrf_token(web, COOP_HOST)  # signed out: a new CSRF token
     second = sign_in(web, email, STAFF_PASSWORD, token)
     assert second.status_code == 303 and second.headers["location"] == "/connexion/code"
     assert web.get("/", headers=COOP, follow_redirects=False).headers["location"] == "/connexion"
@@ -304,7 +307,8 @@ def test_a_recovery_code_works_once(
     assert sign_in(web, email, STAFF_PASSWORD, token).headers["location"] == "/connexion/code"
     assert send_code(web, codes[3].lower(), token).status_code == 303
     assert web.get("/", headers=COOP).status_code == 200
-    sign_out(web, token)
+    sign_out(web, csrf_token(web, COOP_HOST))  # signed in: the session's own CSRF token
+    token = csrf_token(web, COOP_HOST)  # signed out: a new one
     assert sign_in(web, email, STAFF_PASSWORD, token).headers["location"] == "/connexion/code"
     reused = send_code(web, codes[3], token)
     assert reused.status_code == 400 and "This code is not right" in reused.text
@@ -347,6 +351,7 @@ def test_sessions_are_worthless_on_the_other_host(
 
     # A staff member's session cookie (the same cookie name), sent to a tenant's host.
     email, secret, _codes = enrolled_staff(resources, settings)
+    token = csrf_token(web, COOP_HOST)  # the tenant session's CSRF token is its own: the page's current one
     assert sign_in(web, email, STAFF_PASSWORD, token).status_code == 303
     assert send_code(web, pyotp.TOTP(secret).now(), token).status_code == 303
     assert web.get("/", headers=COOP).status_code == 200

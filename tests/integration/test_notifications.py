@@ -41,7 +41,8 @@ from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, host, running_worker
 
 NOW = datetime.datetime(2031, 5, 6, 8, 0, tzinfo=datetime.UTC)
-PORTAL = f"http://alpha.{BASE_DOMAIN}"
+# Links go to the tenant's registered address: its first custom domain (conftest.py).
+PORTAL = "http://aide.alphaville.fr"
 TENANT_HOST = f"alpha.{BASE_DOMAIN}"
 
 
@@ -707,7 +708,7 @@ async def test_calendar_feed(
     summary = str(event["summary"])  # in the volunteer's language (French), with a first name only
     assert summary.startswith("Visites de convivialité") and summary.endswith("Jeanne")
     assert str(event["location"]) == "Alphaville (60200)"
-    assert str(event["url"]) == f"http://alpha.{BASE_DOMAIN}/benevole/demandes/{calendar_people['request']}"
+    assert str(event["url"]) == f"{PORTAL}/benevole/demandes/{calendar_people['request']}"
     assert event.decoded("dtend") - event.decoded("dtstart") == datetime.timedelta(hours=1)
 
     assert (await client.get(url, headers=host("beta"))).status_code == 404  # alpha's token on beta's host

@@ -141,8 +141,15 @@ async def test_health_answers_on_any_host(client: AsyncTestClient) -> None:
         assert response.json() == {"status": "ok"}
 
 
-async def test_readiness_checks_every_component(client: AsyncTestClient) -> None:
-    response = await client.get("/readyz")
+READYZ_TOKEN = "jeton-des-sondes-de-test"
+
+
+async def test_readiness_checks_every_component(settings: Settings) -> None:
+    from bippop.app import create_app
+
+    app = create_app(settings.replace(readyz_token=READYZ_TOKEN))
+    async with AsyncTestClient(app, base_url=f"http://{BASE_DOMAIN}") as client:
+        response = await client.get("/readyz", headers={"X-Readyz-Token": READYZ_TOKEN})
     assert response.status_code == 200, response.text
     assert response.json()["checks"] == {
         "postgresql": "ok",
@@ -156,11 +163,13 @@ async def test_readiness_names_the_failing_component_without_secrets(settings: S
     from bippop.app import create_app
 
     broken = settings.replace(
-        redis_url="redis://:s3cret-password@127.0.0.1:1/0", broker_url=settings.broker_url
+        redis_url="redis://:s3cret-password@127.0.0.1:1/0",
+        broker_url=settings.broker_url,
+        readyz_token=READYZ_TOKEN,
     )
     app = create_app(broken)
     async with AsyncTestClient(app, base_url=f"http://{BASE_DOMAIN}") as test_client:
-        response = await test_client.get("/readyz")
+        response = await test_client.get("/readyz", headers={"X-Readyz-Token": READYZ_TOKEN})
     assert response.status_code == 503
     body = response.json()
     assert "redis" in body["failing"]

@@ -36,6 +36,7 @@ def test_volunteer_signs_in_with_password_and_out(
     page = web.get("/compte", headers=host("alpha"))
     assert page.status_code == 200
     assert email in page.text
+    token = csrf_token(web, "alpha")  # signed in: forms carry the session's own CSRF token
     out = web.post("/deconnexion", data={"_csrf_token": token}, headers=host("alpha"), follow_redirects=False)
     assert out.status_code == 303
     again = web.get("/compte", headers={**host("alpha"), "Accept": "text/html"}, follow_redirects=False)

@@ -89,6 +89,12 @@ def _start(web: TestClient[Any], provider: str, slug: str = "alpha", next_url: s
         f"/connexion/{provider}", params={"next_url": next_url}, headers=host(slug), follow_redirects=False
     )
     assert response.status_code == 303, response.text
+    parts = urlsplit(str(response.headers["location"]))
+    if parts.path == f"/connexion/{provider}":  # first to the tenant's registered address, then the provider
+        response = web.get(
+            f"{parts.path}?{parts.query}", headers={"Host": parts.netloc}, follow_redirects=False
+        )
+        assert response.status_code == 303, response.text
     return str(response.headers["location"])
 
 
@@ -169,7 +175,8 @@ def test_the_authorization_request_carries_state_nonce_acr_and_pkce(
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert url.startswith(f"{op.issuer}/authorize?")
     assert query["client_id"] == "alpha-fc"
-    assert query["redirect_uri"] == "http://alpha.bippop.test/connexion/franceconnect/retour"
+    # The tenant's registered address (its first custom domain), not the host the person came on.
+    assert query["redirect_uri"] == "http://aide.alphaville.fr/connexion/franceconnect/retour"
     assert query["scope"] == "openid email given_name family_name"
     assert query["acr_values"] == "eidas1"
     assert query["response_type"] == "code"

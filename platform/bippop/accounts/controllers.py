@@ -42,6 +42,9 @@ from bippop.coop import controllers as coop_pages
 from bippop.notifications.jobs import announce
 from bippop.tenants.context import TenantRef
 from bippop.tenants.resolution import Site
+from bippop.tenants.urls import tenant_url
+from bippop.web.addresses import client_address
+from bippop.web.forms import first_text, form_problems
 from bippop.web.i18n import _
 from bippop.web.pages import _safe_next, render, tenant_default_locale
 
@@ -73,12 +76,11 @@ def tenant_of(request: Request) -> TenantRef:
 
 
 def _form(data: dict[str, Any]) -> dict[str, str]:
-    """One string per field (a field sent twice keeps its first value), trimmed except passwords."""
+    """One string per field (a field sent twice keeps its first value), trimmed except passwords; the
+    text as sent: ``form_problems`` names the fields holding an invisible character."""
     form: dict[str, str] = {}
-    for key, value in data.items():
-        text = str(
-            value[0] if isinstance(value, list) and value else value if not isinstance(value, list) else ""
-        )
+    for key in data:
+        text = first_text(data, key)
         form[key] = text if "password" in key else text.strip()
     return form
 
@@ -92,23 +94,24 @@ async def _hit(request: Request, action: str, account: str | None) -> str | None
     """Count an attempt; the refusal's message when the limit is reached."""
     refusal = await anyio.to_thread.run_sync(
         lambda: _limiter(request).hit(
-            action,
-            tenant_id=tenant_of(request).id,
-            account=account,
-            address=request.client.host if request.client else None,
+            action, tenant_id=tenant_of(request).id, account=account, address=client_address(request)
         )
     )
     return refusal.message if refusal else None
 
 
-async def _forget(request: Request, action: str, account: str) -> None:
+async def _forget(request: Request, action: str, account: str | None) -> None:
+    """A success: the attempt no longer counts against the address, nor (given) the account's failures."""
     await anyio.to_thread.run_sync(
-        lambda: _limiter(request).forget_account(action, tenant_id=tenant_of(request).id, account=account)
+        lambda: _limiter(request).succeeded(
+            action, tenant_id=tenant_of(request).id, account=account, address=client_address(request)
+        )
     )
 
 
 def _link(request: Request, token: str) -> str:
-    return f"{request.base_url.scheme}://{request.headers.get('host', '')}/lien/{token}"
+    # The tenant's registered address, never the Host header: a forged one would receive the secret.
+    return tenant_url(tenant_of(request), f"/lien/{token}", request.app.state.settings)
 
 
 async def _commit_and_send(request: Request, db_session: AsyncSession, message_ids: list[uuid.UUID]) -> None:
@@ -178,7 +181,7 @@ class SignInController(Controller):
     ) -> Response[str]:
         if request.state.site.kind == "coop":
             return await coop_pages.sign_in_form(request)
-        expired = request.query_params.get("expired") == "1"
+        expired = request.query_params.get("expired")
         values = {"next_url": request.query_params.get("next_url", "/")}
         return await _page(
             request,
@@ -187,7 +190,8 @@ class SignInController(Controller):
             {
                 "values": values,
                 "errors": {},
-                "expired": expired,
+                "expired": expired in ("1", "lost"),
+                "form_lost": expired == "lost",
                 "sso_providers": await enabled_providers(db_session),
             },
         )
@@ -206,6 +210,7 @@ class SignInController(Controller):
             errors["email"] = _("Enter your e-mail address.")
         if not password:
             errors["password"] = _("Enter your password.")
+        errors.update(form_problems(form))
         if not errors:
             refused = await _hit(request, "sign_in", email)
             if refused:
@@ -233,9 +238,9 @@ class SignInController(Controller):
                         "Please confirm your e-mail address first: we have just sent you a new link."
                     )
                 else:
-                    # With a second factor, failed attempts keep counting until the code is right too.
-                    if person.totp_confirmed_at is None:
-                        await _forget(request, "sign_in", email)
+                    # With a second factor, the account's failed attempts keep counting until the code is
+                    # right too; the address is not charged for a right password.
+                    await _forget(request, "sign_in", email if person.totp_confirmed_at is None else None)
                     return await complete_sign_in(request, db_session, person, next_url, method="password")
         values = {"email": email, "next_url": next_url}
         return await _page(
@@ -387,8 +392,9 @@ async def _ask_by_email(
         "values": {"email": email, "next_url": form.get("next_url", "/")},
         "errors": {},
     }
-    if not accounts.looks_like_email(email):
-        context["errors"] = {"email": _("Enter an e-mail address like name@example.fr.")}
+    invisible = form_problems(form)
+    if invisible or not accounts.looks_like_email(email):
+        context["errors"] = invisible or {"email": _("Enter an e-mail address like name@example.fr.")}
         return await _page(request, db_session, "accounts/ask_link.html", context, status=400)
     refused = await _hit(request, limit, email)
     if refused:
@@ -408,7 +414,17 @@ async def _ask_by_email(
             link=link,
             tenant_name=tenant_of(request).name,
         )
-        await _commit_and_send(request, db_session, [message.id])
+    else:
+        # The owner of the address hears it has no account here: the same work, hence the same time.
+        message = accounts.mail_link(
+            db_session,
+            purpose="no_account",
+            recipient=email,
+            person=person,
+            link=None,
+            tenant_name=tenant_of(request).name,
+        )
+    await _commit_and_send(request, db_session, [message.id])
     # Same answer whether or not the address has an account.
     return await _page(request, db_session, "accounts/check_email.html", {"purpose": purpose})
 
@@ -439,6 +455,7 @@ class SignUpController(Controller):
         problems = passwords.password_problems(password, [name, email, tenant_of(request).name])
         if problems:
             errors["password"] = problems[0].message
+        errors.update(form_problems(form))
         if not errors:
             refused = await _hit(request, "sign_up", email)
             if refused:
@@ -448,6 +465,8 @@ class SignUpController(Controller):
             return await _page(
                 request, db_session, "accounts/sign_up.html", {"values": values, "errors": errors}, status=400
             )
+        # Hashed whether or not the address is known: both answers then take the same time.
+        password_hash = passwords.hash_password(password)
         existing = await accounts.person_by_email(db_session, email)
         if existing is not None:
             message = accounts.mail_link(
@@ -465,7 +484,7 @@ class SignUpController(Controller):
                 id=uuid.uuid4(),
                 display_name=name,
                 email=accounts.normalise_email(email),
-                password_hash=passwords.hash_password(password),
+                password_hash=password_hash,
                 roles=[role],
                 locale=current_locale.get(),
             )
@@ -537,6 +556,10 @@ class LinkController(Controller):
         record = check.token
         context["purpose"] = record.purpose
         context["values"]["email"] = record.email or ""
+        if invisible := form_problems(form):
+            context["errors"] = invisible
+            context["values"]["display_name"] = form.get("display_name", "")
+            return await _page(request, db_session, "accounts/link.html", context, status=400)
         person = await db_session.get(Person, record.person_id) if record.person_id else None
         if record.purpose == "invitation":
             refused = await _hit(request, "invitation", record.email)
@@ -567,6 +590,8 @@ class LinkController(Controller):
                 db_session.add(person)
             else:
                 person.roles = sorted({*person.roles, *record.roles})
+                # New roles and a new password: the sessions opened before end, as after a reset.
+                await session_store(request).end_all_for(tenant_of(request).id, person.id)
             person.password_hash = passwords.hash_password(password)
             person.email_verified_at = accounts.now_utc()
             await db_session.flush()
@@ -638,6 +663,7 @@ class AccountController(Controller):
             errors["phone"] = _("Enter a phone number like 06 12 34 56 78.")
         elif channel in ("sms", "voice", "coordinator") and not phone:
             errors["phone"] = _("Enter your phone number: it is how we will reach you.")
+        errors.update(form_problems(data))
         if errors:
             return await _account_page(
                 request, db_session, person, {"channel": channel, "phone": phone}, errors, status=400

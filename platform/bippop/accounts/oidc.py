@@ -42,6 +42,7 @@ from bippop import sealing
 from bippop.accounts.models import Setting
 from bippop.config import Settings
 from bippop.tenants.context import TenantRef, tenant_cache_key
+from bippop.tenants.urls import tenant_url
 
 with warnings.catch_warnings():
     # authlib prefers the ``httpx2`` fork and falls back to ``httpx`` (the one the project uses)
@@ -263,6 +264,16 @@ def configure_tenant(
     return True
 
 
+def declared_redirect_uri(settings: Settings, slug: str, provider_slug: str) -> str:
+    """The return address tenant ``slug`` declares at the provider (what ``bippop tenants sso`` prints)."""
+    from bippop.runtime.operations import resources_for
+    from bippop.tenants.services import TenantService
+
+    with resources_for(settings).admin_sessions()() as session:
+        ref = TenantService(session, base_domain=settings.base_domain).require(slug).ref()
+    return redirect_uri(ref, provider_slug, settings)
+
+
 # Discovery and signing keys (cached in process, by issuer) ------------------------------
 
 HTTP_TIMEOUT = httpx.Timeout(8.0, connect=4.0)
@@ -404,6 +415,12 @@ async def pop_pending(redis: Redis, tenant: TenantRef, state: str) -> PendingSig
 
 
 # The flow ---------------------------------------------------------------------------------
+
+
+def redirect_uri(tenant: TenantRef, provider_slug: str, settings: Settings) -> str:
+    """The one return address to declare at the provider: on the tenant's registered address, never
+    the request's host."""
+    return tenant_url(tenant, f"/connexion/{provider_slug}/retour", settings)
 
 
 def _client(

@@ -2,7 +2,9 @@
 
 Links are random 256-bit secrets; only their SHA-256 is stored, each works once and expires.
 Answers never tell whether an e-mail address has an account (no enumeration): the pages say
-"if an account exists, we sent a message", and a sign-up with a known address mails its owner.
+"if an account exists, we sent a message", a sign-up with a known address mails its owner, and a link
+asked for an address without an account mails that address instead; each branch does the same work
+(a password hash, one outbox row), so the time of the answer tells nothing either.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts import passwords
@@ -78,14 +80,16 @@ async def issue_token(
     """A new single-use link secret for ``purpose``; older unused ones of the same person and purpose
     stop working (the latest e-mail is the one that counts)."""
     if person_id is not None:
-        for old in await session.scalars(
-            select(AccountToken).where(
+        # One statement, not a read then writes: a known address costs about what an unknown one does.
+        await session.execute(
+            update(AccountToken)
+            .where(
                 AccountToken.person_id == person_id,
                 AccountToken.purpose == purpose,
                 AccountToken.used_at.is_(None),
             )
-        ):
-            old.used_at = now_utc()
+            .values(used_at=now_utc())
+        )
     raw = secrets.token_urlsafe(32)
     session.add(
         AccountToken(
@@ -197,5 +201,15 @@ def _mail_text(purpose: str, tenant_name: str) -> tuple[str, list[str]]:
             _(
                 "An account already exists for this address. If it was you, sign in, or ask for a new password on the sign-in page."
             )
+        ]
+    if purpose == "no_account":
+        return _("About your request — %(name)s") % name, [
+            _(
+                "Someone asked for a sign-in link or a new password with this address on the mutual-aid service of %(name)s, but no account there can be used with it."
+            )
+            % name,
+            _(
+                "If it was you, you may have signed up with another address, or you can create an account on the service's sign-up page."
+            ),
         ]
     raise ValueError(purpose)

@@ -1,9 +1,11 @@
 """Sign-in through FranceConnect or ProConnect, on a tenant's portal (docs/sso.md).
 
 ``GET /connexion/<provider>`` sends the person to the provider; the provider sends them back to
-``GET /connexion/<provider>/retour`` with a code. A provider this tenant has not turned on does not
-exist here (404). Every failure shows the sign-in page with a calm message and logs one line with a
-fixed reason — never a token, a code or anything about the person.
+``GET /connexion/<provider>/retour`` with a code, on the tenant's registered address
+(``tenants/urls.py``; started on another of its hosts, the first step redirects there). A provider
+this tenant has not turned on does not exist here (404). Every failure shows the sign-in page with a
+calm message and logs one line with a fixed reason — never a token, a code or anything about the
+person.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
+import anyio.to_thread
 import structlog
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -29,9 +33,12 @@ from bippop.accounts import audit, oidc
 from bippop.accounts import services as accounts
 from bippop.accounts.controllers import complete_sign_in
 from bippop.accounts.models import ExternalIdentity, Person
+from bippop.accounts.rate_limits import RateLimiter
 from bippop.tenants.context import TenantRef
 from bippop.tenants.resolution import Site
+from bippop.tenants.urls import tenant_host, tenant_url
 from bippop.web import i18n
+from bippop.web.addresses import client_address
 from bippop.web.i18n import _
 from bippop.web.pages import _safe_next, render, tenant_default_locale
 
@@ -56,8 +63,12 @@ async def _config_or_404(db_session: AsyncSession, provider: str) -> oidc.SsoCon
 
 
 def _redirect_uri(request: Request, provider: str) -> str:
-    # The host has been resolved to this tenant by the middleware: it is one of the tenant's own.
-    return f"{request.base_url.scheme}://{request.headers.get('host', '')}/connexion/{provider}/retour"
+    return oidc.redirect_uri(_tenant(request), provider, request.app.state.settings)
+
+
+def _away_from_registered_address(request: Request) -> bool:
+    """Reached on another of the tenant's hosts than the one its links (and return address) use."""
+    return bool(request.state.get("hostname") != tenant_host(_tenant(request), request.app.state.settings))
 
 
 def _secure(request: Request) -> bool:
@@ -175,6 +186,24 @@ class SsoController(Controller):
     ) -> Response[Any]:
         config = await _config_or_404(db_session, provider)
         next_url = _safe_next(request.query_params.get("next_url"))
+        if _away_from_registered_address(request):
+            # The provider returns to the registered address: start there, so the state cookie is there.
+            start_here = tenant_url(_tenant(request), f"/connexion/{provider}", request.app.state.settings)
+            return Redirect(
+                f"{start_here}?{urlencode({'next_url': next_url})}",
+                status_code=303,
+                headers={"Cache-Control": "no-store"},
+            )
+        # Each start keeps its state 10 minutes in Redis: counted per address, so nobody can pile them up.
+        limiter: RateLimiter = request.app.state.rate_limiter
+        tenant_id, address = _tenant(request).id, client_address(request)
+        refusal = await anyio.to_thread.run_sync(
+            lambda: limiter.hit("sso", tenant_id=tenant_id, account=None, address=address)
+        )
+        if refusal is not None:
+            return await _sign_in_page(
+                request, db_session, lambda: refusal.message, next_url=next_url, status=429
+            )
         try:
             url, state, pending = await oidc.authorization_url(
                 config, _redirect_uri(request, provider), next_url

@@ -76,6 +76,7 @@ from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
 from bippop.notifications.dispatch import notify_all
 from bippop.web.drafts import take_draft
+from bippop.web.forms import first_text, form_problems, without_invisible_characters
 from bippop.web.i18n import _
 from bippop.web.pages import render, tenant_default_locale
 
@@ -278,19 +279,21 @@ async def _coordination_page(
 
 
 def _scrub(value: Any, limit: int = 4000) -> Any:
-    """Text as PostgreSQL can store it (no NUL character), trimmed and bounded; lists item by item."""
+    """Text without the invisible characters ``web.forms`` refuses (a form holding one is answered
+    with ``form_problems`` before anything is kept), trimmed and bounded; lists item by item."""
     if isinstance(value, list):
         return [_scrub(item, limit) for item in value]
-    return str(value if value is not None else "").replace("\x00", "").strip()[:limit]
+    return without_invisible_characters(str(value if value is not None else "")).strip()[:limit]
 
 
 def _text(data: Mapping[str, Any], name: str, limit: int = 500) -> str:
     """One field's text (the first value if it was sent several times), trimmed and bounded."""
-    raw = data.get(name)
-    if isinstance(raw, list):
-        raw = raw[0] if raw else ""
-    text: str = _scrub(raw, limit)
+    text: str = _scrub(first_text(data, name), limit)
     return text
+
+
+# The coordination pages' fields typed on several lines (textareas): messages, event descriptions.
+TEXTAREAS = frozenset({"body", "description"})
 
 
 def _kept(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -621,6 +624,7 @@ class IntakeController(Controller):
         windows, times_problem = _windows(values["times"])
         if times_problem:
             errors["times"] = times_problem
+        errors.update(form_problems(data, multiline=manifest.textareas if manifest else ()))
         if errors:
             return await _intake_page(request, db_session, values, errors=errors, focus="summary", status=400)
         assert manifest is not None
@@ -1085,6 +1089,8 @@ class RequestsController(Controller):
         help_request = await _visible_request(db_session, request_id, lock=True)
         form = _kept(data)
         try:
+            if invisible := form_problems(data, multiline=TEXTAREAS):
+                raise FormProblem(invisible)
             outcome = await run(db_session, help_request, data, identity.person_id)
         except AlreadyTaken as exc:
             await db_session.rollback()
@@ -1417,6 +1423,7 @@ class VolunteersController(Controller):
             errors["skills"] = _("Choose among the options offered.")
         if any(code not in LANGUAGES for code in values["languages"]):
             errors["languages"] = _("Choose among the options offered.")
+        errors.update(form_problems(data))
         if errors:
             return await _volunteer_page(
                 request, db_session, person, values=values, errors=errors, status=400
@@ -1588,6 +1595,7 @@ class EventsController(Controller):
                 ends_at = paris_moment(end_day, end)
                 if ends_at <= starts_at:
                     errors["end_time"] = _("The event must end after it starts.")
+        errors.update(form_problems(data, multiline=TEXTAREAS))
         if errors:
             return await _events_page(request, db_session, values=values, errors=errors, status=400)
         assert starts_at is not None and ends_at is not None and capacity is not None
@@ -1687,6 +1695,8 @@ class ModulesController(Controller):
         await _use_locale(request, db_session)
         identity = _identity(request)
         chosen = _values(data, "modules")
+        if invisible := form_problems(data):
+            return await _modules_page(request, db_session, chosen=chosen, errors=invisible, status=400)
         before = await registry.enabled_slugs(db_session)
         try:
             after = await registry.set_enabled(db_session, chosen)

@@ -46,7 +46,9 @@ from bippop.aid.offering import offer_to_best
 from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
 from bippop.notifications.dispatch import notify_all
+from bippop.tenants.urls import tenant_url
 from bippop.web.drafts import take_draft
+from bippop.web.forms import field_problem, form_problems
 from bippop.web.i18n import _
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -203,6 +205,7 @@ class AskController(Controller):
         beneficiary = next((p for p in people if str(p.id) == target_id), None)
         if beneficiary is None:
             errors["for_whom"] = _("Choose the person this request is for.")
+        errors.update(form_problems(data, multiline=manifest.textareas))
         windows = _windows_from_form(data)
         if errors:
             return await self._render(request, db_session, manifest, me, dict(data), errors, status=400)
@@ -336,6 +339,8 @@ class AskController(Controller):
     ) -> Response[Any]:
         me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id, lock=True)
+        if invisible := form_problems(data):
+            return await self._detail(request, db_session, me, found, invisible, status=400, values=data)
         try:
             outcome = await lifecycle.cancel(
                 db_session, found, actor_id=me.id, reason=str(data.get("reason", ""))
@@ -373,6 +378,8 @@ class AskController(Controller):
         me = await signed_in_person(request, db_session)
         found = await self._mine_or_404(db_session, me, request_id, lock=True)
         rating = str(data.get("rating", ""))
+        if invisible := form_problems(data, multiline=("comment",)):
+            return await self._detail(request, db_session, me, found, invisible, status=400)
         try:
             outcome = await lifecycle.give_feedback(
                 db_session,
@@ -418,6 +425,8 @@ async def _post_message(
     on_error: Any,
 ) -> Response[Any]:
     body = body.strip()
+    if invisible := field_problem(body, multiline=True):
+        return await on_error({"body": invisible})
     if not body:
         return await on_error({"body": _("Write your message first.")})
     if len(body) > 2000:
@@ -575,8 +584,16 @@ class VolunteerController(Controller):
         return await _page(request, db_session, "portal/volunteer_dashboard.html", context)
 
     async def _request_or_404(
-        self, db_session: AsyncSession, me: Person, request_id: uuid.UUID, *, lock: bool = False
+        self,
+        db_session: AsyncSession,
+        me: Person,
+        request_id: uuid.UUID,
+        *,
+        lock: bool = False,
+        eligible_only: bool = True,
     ) -> HelpRequest:
+        """The request as this volunteer may see it; ``eligible_only=False`` for popping only, where the
+        lifecycle refuses an ineligible volunteer itself and says why, showing nothing of the person."""
         found = await db_session.get(HelpRequest, request_id, with_for_update=lock, populate_existing=lock)
         if found is None or found.module not in await _visible(db_session):
             raise NotFoundException()
@@ -584,6 +601,13 @@ class VolunteerController(Controller):
             raise NotFoundException()  # someone else's visit: nothing to see here
         if found.volunteer_id is None and found.status not in ("open", "offered"):
             raise NotFoundException()  # no longer looking for anyone
+        manifest = registry.module(found.module)
+        if (
+            eligible_only
+            and found.volunteer_id is None
+            and (manifest is None or lifecycle.eligibility_problem(manifest, me, datetime.date.today()))
+        ):
+            raise NotFoundException()  # not vetted or skilled for it: the dashboard does not list it either
         return found
 
     @get("/demandes/{request_id:uuid}", name="volunteer-request")
@@ -651,7 +675,7 @@ class VolunteerController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         me = await signed_in_person(request, db_session)
-        found = await self._request_or_404(db_session, me, request_id, lock=True)
+        found = await self._request_or_404(db_session, me, request_id, lock=True, eligible_only=False)
         try:
             outcome = await lifecycle.pop(db_session, found, me)
         except LifecycleError as exc:
@@ -696,6 +720,10 @@ class VolunteerController(Controller):
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         values = {"day": str(data.get("day", "")), "time": str(data.get("time", ""))}
         starts_at = _parse_local(values["day"], values["time"])
+        if invisible := form_problems(data):
+            return await self._request_view(
+                request, db_session, me, found, invisible, status=400, values=values
+            )
         if starts_at is None:
             return await self._request_view(
                 request,
@@ -730,6 +758,8 @@ class VolunteerController(Controller):
         me = await signed_in_person(request, db_session)
         found = await self._request_or_404(db_session, me, request_id, lock=True)
         reason = str(data.get("reason", "")).strip()
+        if invisible := form_problems(data):
+            return await self._request_view(request, db_session, me, found, invisible, status=400)
         if not reason:
             return await self._request_view(
                 request,
@@ -830,6 +860,10 @@ class VolunteerController(Controller):
         appointment, found = await self._appointment_or_404(db_session, me, appointment_id, lock=True)
         signs = data.get("warning_signs", [])
         signs = [signs] if isinstance(signs, str) else list(signs)
+        if invisible := form_problems(data, multiline=("observations",)):
+            return await self._report_page(
+                request, db_session, appointment, found, dict(data), invisible, status=400
+            )
         if appointment.starts_at > lifecycle.now_utc():
             return await self._report_page(
                 request,
@@ -916,6 +950,10 @@ class VolunteerController(Controller):
     ) -> Response[Any]:
         me = await signed_in_person(request, db_session)
         distance = str(data.get("max_distance_km", "")).strip()
+        if invisible := form_problems(data):
+            when = data.get("when", [])
+            values = {"when": [when] if isinstance(when, str) else list(when), "max_distance_km": distance}
+            return await self._availability_page(request, db_session, me, values, invisible, status=400)
         if not re.fullmatch(r"[0-9]{1,2}", distance) or not 1 <= int(distance) <= 50:
             when = data.get("when", [])
             return await self._availability_page(
@@ -943,7 +981,7 @@ class VolunteerController(Controller):
 
         token = await calendar.new_calendar_token(db_session, me)
         await db_session.commit()
-        url = f"{request.base_url.scheme}://{request.headers.get('host', '')}/agenda/{token}.ics"
+        url = tenant_url(tenant_of(request), f"/agenda/{token}.ics", request.app.state.settings)
         return await _page(request, db_session, "portal/calendar_link.html", {"url": url})
 
 
@@ -1105,6 +1143,14 @@ class ConcernController(Controller):
         me = await signed_in_person(request, db_session)
         body = str(data.get("body", "")).strip()
         page = str(data.get("page", ""))[:200]
+        if invisible := form_problems(data, multiline=("body",)):
+            return await _page(
+                request,
+                db_session,
+                "portal/concern.html",
+                {"values": {"body": body, "page": page}, "errors": invisible},
+                status=400,
+            )
         if not body or len(body) > 4000:
             message = (
                 _("Tell us in a few words what worries you.")

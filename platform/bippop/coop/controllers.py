@@ -41,6 +41,8 @@ from bippop.accounts.rate_limits import RateLimiter
 from bippop.coop import auth as staff_auth
 from bippop.coop.models import STAFF_ROLES, Staff
 from bippop.tenants.models import KIND_LABELS, Tenant
+from bippop.web.addresses import client_address
+from bippop.web.forms import form_problems, search_text
 from bippop.web.i18n import _
 from bippop.web.pages import _safe_next, render
 
@@ -80,7 +82,7 @@ def _roles(staff: Staff) -> tuple[str, ...]:
 async def _hit(request: Request, account: str | None) -> str | None:
     """Count a sign-in attempt against the co-op's own limits; the refusal's message if reached."""
     limiter: RateLimiter = request.app.state.rate_limiter
-    address = request.client.host if request.client else None
+    address = client_address(request)
     refusal = await anyio.to_thread.run_sync(
         lambda: limiter.hit("sign_in", tenant_id=COOP_SCOPE, account=account, address=address)
     )
@@ -88,9 +90,11 @@ async def _hit(request: Request, account: str | None) -> str | None:
 
 
 async def _forget(request: Request, account: str) -> None:
+    """A success: the account's failures are forgotten, and the address is not charged for it."""
     limiter: RateLimiter = request.app.state.rate_limiter
+    address = client_address(request)
     await anyio.to_thread.run_sync(
-        lambda: limiter.forget_account("sign_in", tenant_id=COOP_SCOPE, account=account)
+        lambda: limiter.succeeded("sign_in", tenant_id=COOP_SCOPE, account=account, address=address)
     )
 
 
@@ -101,8 +105,9 @@ def _sign_in_page(
     *,
     status: int = 200,
     expired: bool = False,
+    form_lost: bool = False,
 ) -> Response[str]:
-    context = {"values": values, "errors": errors, "expired": expired}
+    context = {"values": values, "errors": errors, "expired": expired, "form_lost": form_lost}
     return render(request, "coop/sign_in.html", context, status_code=status)
 
 
@@ -126,7 +131,8 @@ async def _signed_out(request: Request) -> Response[Any]:
 
 async def sign_in_form(request: Request) -> Response[str]:
     values = {"next_url": _safe_next(request.query_params.get("next_url"))}
-    return _sign_in_page(request, values, {}, expired=request.query_params.get("expired") == "1")
+    expired = request.query_params.get("expired")
+    return _sign_in_page(request, values, {}, expired=expired in ("1", "lost"), form_lost=expired == "lost")
 
 
 async def sign_in(request: Request, db_session: AsyncSession, data: dict[str, Any]) -> Response[Any]:
@@ -139,6 +145,7 @@ async def sign_in(request: Request, db_session: AsyncSession, data: dict[str, An
         errors["email"] = _("Enter your e-mail address.")
     if not password:
         errors["password"] = _("Enter your password.")
+    errors.update(form_problems(data))
     if not errors:
         refused = await _hit(request, email)
         if refused:
@@ -254,7 +261,7 @@ async def console(request: Request, db_session: AsyncSession) -> Response[Any]:
     await requires("coop.console")(request, request.route_handler)
     if await _current_staff(request, db_session) is None:
         return await _signed_out(request)  # disabled or removed since signing in
-    query = request.query_params.get("q", "").strip()[:MAX_QUERY]
+    query = search_text(request.query_params.get("q", ""), MAX_QUERY)
     try:
         page = max(1, int(request.query_params.get("page", "1")))
     except ValueError:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from bippop.tenants.context import TenantRef
 
 SCOPE_SQL = text("select set_config('search_path', :schema, true), set_config('role', :role, true)")
+# While PostgreSQL is down or overloaded, a page answers 503 quickly (web/errors.py) instead of hanging:
+# connecting gives up after CONNECT_SECONDS (libpq's minimum), waiting for a pooled connection after
+# POOL_WAIT_SECONDS.
+CONNECT_SECONDS = 2
+POOL_WAIT_SECONDS = 5
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -57,6 +62,7 @@ def make_engine(
         max_overflow=size,
         pool_pre_ping=True,
         pool_recycle=3600,  # bounds the catalog cache a backend accumulates across tenant schemas
+        hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
         connect_args={"connect_timeout": 5, "application_name": "bippop"},
     )
 
@@ -68,7 +74,9 @@ def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncE
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
         pool_recycle=3600,  # bounds the catalog cache a backend accumulates across tenant schemas
-        connect_args={"connect_timeout": 5, "application_name": "bippop-web"},
+        pool_timeout=POOL_WAIT_SECONDS,
+        hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
+        connect_args={"connect_timeout": CONNECT_SECONDS, "application_name": "bippop-web"},
     )
 
 

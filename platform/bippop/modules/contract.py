@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from bippop.web.forms import field_problem
 from bippop.web.i18n import _, current_locale
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
@@ -115,6 +116,11 @@ class ModuleManifest:
                 return field
         raise KeyError(name)
 
+    @property
+    def textareas(self) -> frozenset[str]:
+        """The fields typed on several lines: their text may hold line breaks and tabs."""
+        return frozenset(f.name for f in self.fields if f.kind == "textarea")
+
     def validate(self, form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """The cleaned details and the errors (field name → message in the current language)."""
         return validate_fields(self.fields, form)
@@ -162,6 +168,10 @@ def validate_fields(
     for field in fields:
         values = [v.strip() for v in _values(form, field.name)]
         first = values[0] if values else ""
+        invisible = field_problem(values, multiline=field.kind == "textarea")
+        if invisible:
+            errors[field.name] = invisible
+            continue
         if field.kind == "boolean":
             clean[field.name] = first in ("on", "true", "1", "yes", "oui")
             continue

@@ -28,6 +28,7 @@ from bippop.aid.models import Appointment, HelpRequest
 from bippop.modules.registry import module as find_module
 from bippop.notifications.dispatch import area_of, first_name, speaking
 from bippop.tenants.context import TenantRef
+from bippop.tenants.urls import tenant_url
 from bippop.web.i18n import _
 
 HORIZON = datetime.timedelta(days=90)
@@ -135,7 +136,7 @@ class CalendarFeedController(Controller):
         now = datetime.datetime.now(datetime.UTC)
         site = request.state.get("site")
         tenant = site.tenant if site is not None else None
-        base_url = f"{request.base_url.scheme}://{request.headers.get('host', '')}"
+        base_url = tenant_url(tenant, "", request.app.state.settings) if tenant is not None else ""
         body = build_calendar(
             person, await upcoming(db_session, person, now), tenant=tenant, base_url=base_url, now=now
         )

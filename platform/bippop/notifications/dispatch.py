@@ -43,6 +43,7 @@ from bippop.notifications.models import OutboxMessage
 from bippop.notifications.providers import channel_available, is_mobile, septets, to_e164, to_gsm7
 from bippop.notifications.services import write_message
 from bippop.tenants.context import TenantRef
+from bippop.tenants.urls import tenant_url
 from bippop.web.i18n import LOCALES, _, current_locale, ngettext
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -82,6 +83,7 @@ def titles() -> dict[str, str]:
         "request_message": _("A new message about your request"),
         "event_cancelled": _("An event was cancelled"),
         "event_place_freed": _("A place is free for you at an event"),
+        "vetting_expiring": _("Your vetting ends soon"),
     }
 
 
@@ -109,6 +111,9 @@ def details() -> dict[str, str]:
         "event_cancelled": _("An event you registered for has been cancelled. We are sorry."),
         "event_place_freed": _(
             "A place has become free and you are now registered. If you cannot come, unregister on the events page."
+        ),
+        "vetting_expiring": _(
+            "Your vetting by the commune ends in less than a month. Ask your coordinator to renew it, so that you can keep answering the requests that need it."
         ),
     }
 
@@ -145,12 +150,9 @@ def format_when(moment: datetime.datetime, *, short: bool = False) -> str:
 
 
 def portal_url(settings: Settings, tenant: TenantRef | None) -> str:
-    """The tenant's portal, for links in messages (no request at hand in jobs)."""
-    if tenant is None:
-        return ""
-    scheme = "https" if settings.env == "production" else "http"
-    port = f":{settings.port}" if settings.is_development and settings.port not in (80, 443) else ""
-    return f"{scheme}://{tenant.slug}.{settings.base_domain}{port}"
+    """The tenant's portal on its registered address, for links in messages: the same from a page or
+    a job (its custom domain when it has one)."""
+    return tenant_url(tenant, "", settings) if tenant is not None else ""
 
 
 @contextmanager

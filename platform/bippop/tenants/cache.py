@@ -2,11 +2,17 @@
 
 Shared by every web process, so an invalidation is seen by all of them at once;
 nothing about tenants grows in process memory.
+
+Only real tenants' hosts get a key of their own. Anyone can send any ``Host``, so the hosts
+that resolve to nothing are remembered (30 s) in one bounded sorted set instead
+(``bippop:unknown-hosts``, host → expiry time, the ``UNKNOWN_HOSTS_KEPT`` latest): random host
+names cost a database lookup each, never a key each.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +26,9 @@ from bippop.tenants.context import TenantRef
 log = structlog.get_logger(__name__)
 
 UNKNOWN = "-"
+UNKNOWN_HOSTS_KEY = "bippop:unknown-hosts"
+UNKNOWN_HOSTS_KEPT = 1000
+UNKNOWN_SECONDS = 30
 
 
 def host_key(hostname: str) -> str:
@@ -45,15 +54,18 @@ class HostCache:
         self.redis = redis
 
     def invalidate(self, hosts: Iterable[str]) -> None:
-        keys = [host_key(h) for h in hosts]
-        if not keys:
+        names = list(hosts)
+        if not names:
             return
         try:
-            self.redis.delete(*keys)
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(*(host_key(h) for h in names))
+                pipe.zrem(UNKNOWN_HOSTS_KEY, *names)
+                pipe.execute()
         except RedisError:
             # A cache we cannot clear must not keep serving: the resolver's TTL bounds it,
             # and the operator is told.
-            log.error("host_cache_invalidation_failed", hosts=len(keys))
+            log.error("host_cache_invalidation_failed", hosts=len(names))
             raise
 
 
@@ -67,17 +79,31 @@ class AsyncHostCache:
     async def get(self, hostname: str) -> tuple[bool, TenantRef | None]:
         """(found, tenant): found is False on a miss or when Redis cannot answer."""
         try:
-            raw = await self.redis.get(host_key(hostname))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(host_key(hostname))
+                pipe.zscore(UNKNOWN_HOSTS_KEY, hostname)
+                raw, unknown_until = await pipe.execute()
         except RedisError:
             log.warning("host_cache_unavailable")
             return False, None
-        if raw is None:
-            return False, None
-        return True, decode(raw)
+        if raw is not None:
+            return True, decode(raw)
+        if unknown_until is not None and unknown_until > time.time():
+            return True, None
+        return False, None
 
     async def put(self, hostname: str, tenant: TenantRef | None) -> None:
-        ttl = self.ttl if tenant is not None else min(self.ttl, 30)
         try:
-            await self.redis.set(host_key(hostname), encode(tenant), ex=ttl)
+            if tenant is not None:
+                await self.redis.set(host_key(hostname), encode(tenant), ex=self.ttl)
+                return
+            now, seconds = time.time(), min(self.ttl, UNKNOWN_SECONDS)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(UNKNOWN_HOSTS_KEY, "-inf", now)
+                pipe.zadd(UNKNOWN_HOSTS_KEY, {hostname: now + seconds})
+                # Beyond the cap, the entries that expire soonest go first.
+                pipe.zremrangebyrank(UNKNOWN_HOSTS_KEY, 0, -UNKNOWN_HOSTS_KEPT - 1)
+                pipe.expire(UNKNOWN_HOSTS_KEY, seconds)
+                await pipe.execute()
         except RedisError:
             log.warning("host_cache_unavailable")

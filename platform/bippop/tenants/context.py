@@ -24,6 +24,8 @@ class TenantRef:
     theme: str = "base"
     branding: dict[str, Any] = dataclasses.field(default_factory=dict)
     cluster: str = "main"
+    # Where its links point (first custom domain); None: ``<slug>.<base domain>``.
+    primary_domain: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -39,8 +39,12 @@ class Tenant(PlatformRecord):
     delete_after: Mapped[datetime.datetime | None] = mapped_column(default=None)
     last_export_key: Mapped[str | None] = mapped_column(String(300), default=None)
 
+    # Oldest first: the first custom domain added is the tenant's primary address (tenants/urls.py).
     domains: Mapped[list[Domain]] = relationship(
-        back_populates="tenant", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="tenant",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by=lambda: [Domain.created_at, Domain.hostname],
     )
 
     def ref(self) -> TenantRef:
@@ -55,6 +59,7 @@ class Tenant(PlatformRecord):
             theme=self.theme,
             branding=dict(self.branding or {}),
             cluster=self.cluster,
+            primary_domain=self.domains[0].hostname if self.domains else None,
         )
 
 

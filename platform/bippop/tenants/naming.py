@@ -11,6 +11,9 @@ SCHEMA_PATTERN = re.compile(r"^t_[a-z][a-z0-9_]{1,38}[a-z0-9]$")
 HOSTNAME_PATTERN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
+# A request's Host header is exactly ``hostname[:port]``: no user info, spaces, slashes, second port.
+HOST_HEADER_PATTERN = re.compile(r"(?P<name>[A-Za-z0-9.-]{1,254})(?::(?P<port>[0-9]{1,5}))?")
+PORT_SUFFIX = re.compile(r"(?P<name>.*):[0-9]{1,5}")
 
 # Host labels the platform keeps for itself under the base domain.
 RESERVED_SLUGS = frozenset(
@@ -64,7 +67,9 @@ def normalise_hostname(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):
         raise InvalidName("Adresse IP : utilisez un nom de domaine.")
-    host = host.rsplit(":", 1)[0] if ":" in host else host
+    # Only a trailing ``:<port>`` goes; "x.fr:1@evil.example" stays whole, and is refused below.
+    with_port = PORT_SUFFIX.fullmatch(host)
+    host = with_port["name"] if with_port else host
     host = host.rstrip(".")
     try:
         host = host.encode("idna").decode("ascii")
@@ -73,3 +78,19 @@ def normalise_hostname(host: str) -> str:
     if not HOSTNAME_PATTERN.fullmatch(host):
         raise InvalidName(f"Nom de domaine « {host} » invalide.")
     return host
+
+
+def hostname_from_header(value: str) -> str:
+    """The host name a request's ``Host`` header names, lower-case, without port or trailing dot.
+
+    Stricter than ``normalise_hostname`` (which is for people typing a domain): the header must be
+    exactly ``hostname[:port]``, ASCII, with a port from 1 to 65535, or InvalidName is raised.
+    """
+    found = HOST_HEADER_PATTERN.fullmatch(value)
+    if found is None or (found["port"] is not None and not 1 <= int(found["port"]) <= 65535):
+        raise InvalidName("invalid Host header")
+    name = found["name"].lower()
+    name = name[:-1] if name.endswith(".") else name
+    if not HOSTNAME_PATTERN.fullmatch(name):
+        raise InvalidName("invalid Host header")
+    return name

@@ -7,6 +7,9 @@
 An unknown host gets a plain 404 that names no tenant. Each route declares the
 sites it serves in ``opt["sites"]`` (default: tenant only); a route asked for on
 another kind of site is a 404 too, so tenant pages never answer on the co-op host.
+A ``Host`` header that is not exactly ``hostname[:port]`` (user info, spaces, slashes,
+control characters, two ports, two headers) is a plain 400 before any lookup. Links
+the platform writes never come from this header: see ``tenants/urls.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.context import TenantRef, tenant_scope
 from bippop.tenants.models import Domain, Tenant
-from bippop.tenants.naming import SLUG_PATTERN, InvalidName, normalise_hostname
+from bippop.tenants.naming import SLUG_PATTERN, InvalidName, hostname_from_header
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +77,16 @@ class HostResolver:
             return tenant.ref() if tenant is not None else None
 
 
-def _host_header(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"host":
-            return value.decode("latin-1")
+def request_hostname(scope: Scope) -> str:
+    """The host name of the request's one ``Host`` header (else the server's address); InvalidName
+    unless it is exactly ``hostname[:port]``, so that nothing downstream sees a forged one."""
+    values = [value for name, value in scope.get("headers", ()) if name == b"host"]
+    if len(values) > 1:
+        raise InvalidName("more than one Host header")
+    if values:
+        return hostname_from_header(values[0].decode("latin-1"))
     server = scope.get("server")
-    return server[0] if server else ""
+    return hostname_from_header(server[0] if server else "")
 
 
 async def plain_response(send: Send, status: int, body: str) -> None:
@@ -107,7 +114,7 @@ class HostResolutionMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         try:
-            hostname = normalise_hostname(_host_header(scope))
+            hostname = request_hostname(scope)
         except InvalidName:
             await plain_response(send, 400, "Bad Request: invalid Host header")
             return
@@ -117,6 +124,7 @@ class HostResolutionMiddleware(ASGIMiddleware):
             await plain_response(send, 404, "Not Found")
             return
         scope["state"]["site"] = site
+        scope["state"]["hostname"] = hostname
         structlog.contextvars.bind_contextvars(tenant=site.tenant.slug if site.tenant else site.kind)
         if (
             site.tenant is not None

@@ -119,7 +119,8 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
     def add_domain(self, tenant: Tenant, hostname: str) -> Domain:
         domain = self._attach_domain(tenant, hostname)
         self.repository.session.flush()
-        self._invalidate([domain.hostname])
+        # Every host of the tenant: the cached tenant carries its primary domain.
+        self._invalidate(self.hosts_of(tenant))
         return domain
 
     def remove_domain(self, tenant: Tenant, hostname: str) -> None:
@@ -128,7 +129,7 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
             if domain.hostname == host:
                 tenant.domains.remove(domain)
         self.repository.session.flush()
-        self._invalidate([host])
+        self._invalidate([host, *self.hosts_of(tenant)])
 
     def set_status(self, tenant: Tenant, status: str) -> Tenant:
         tenant.status = status

@@ -1,16 +1,25 @@
-"""Error pages: a person sees a calm page; the logs get the tenant and request id."""
+"""Error pages: a person sees a calm page; the logs get the tenant and request id.
+
+Failures nobody can fix on the spot get their own calm answer instead of a 500: PostgreSQL or Redis
+cannot be reached (503, quickly: the engine's timeouts are short), and a form or query holding an
+invisible character that no field check caught (400).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import psycopg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect
+from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 
-from bippop.web.drafts import DRAFT_COOKIE, DRAFT_PARAM, DRAFT_SECONDS, keep_fields, save_draft
+from bippop.web.drafts import DRAFT_COOKIE, DRAFT_PARAM, DRAFT_SECONDS, NOTHING_TO_KEEP, keep_draft
+from bippop.web.forms import request_has_invisible_characters
 from bippop.web.pages import render
 
 log = structlog.get_logger("bippop.errors")
@@ -40,21 +49,20 @@ async def sign_in_location(request: Request) -> tuple[str, str | None]:
     from bippop.accounts.auth import scope_id
 
     target = request.url.path
-    owner = None
+    draft = NOTHING_TO_KEEP
     scope = scope_id(request)
     if request.method == "POST" and scope is not None:
-        form = await request.form()
-        fields = keep_fields(form)
         target = _form_page(request)
-        if fields:
-            draft, owner = await save_draft(request.app.state.redis, scope, target, fields)
-            target = f"{target}?{urlencode({DRAFT_PARAM: draft})}"
+        draft = await keep_draft(request, scope, target)
+        if draft.draft_id:
+            target = f"{target}?{urlencode({DRAFT_PARAM: draft.draft_id})}"
     elif request.url.query:
         target = f"{target}?{request.url.query}"
     query = {"next_url": target}
     if request.method == "POST":
-        query["expired"] = "1"
-    return "/connexion?" + urlencode(query), owner
+        # "lost": the form was too big, or too many were kept lately; the page says to type it again.
+        query["expired"] = "lost" if draft.lost else "1"
+    return "/connexion?" + urlencode(query), draft.owner
 
 
 def _sign_in_first(request: Request, exc: NotAuthorizedException) -> Response[Any] | None:
@@ -99,14 +107,66 @@ def http_error_page(request: Request, exc: HTTPException) -> Response[Any]:
     )
 
 
-def unexpected_error_page(request: Request, exc: Exception) -> Response[Any]:
-    # The request id and tenant are bound in the log context by the middleware.
-    log.error("unexpected_error", error_type=type(exc).__name__, exc_info=exc)
+# SQLSTATE classes of a server that cannot take work: connection exceptions, insufficient resources
+# (too many connections), operator intervention (shutdown, restart), system errors.
+UNREACHABLE_SQLSTATES = ("08", "53", "57P", "58")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says PostgreSQL cannot be reached, rather than a bug."""
+    current: BaseException | None = exc
+    for _depth in range(5):
+        if current is None:
+            return False
+        if isinstance(current, sa_exc.InterfaceError | sa_exc.TimeoutError | sa_exc.DisconnectionError):
+            return True
+        if isinstance(current, psycopg.InterfaceError):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.OperationalError | psycopg.OperationalError):
+            original = getattr(current, "orig", None) or current
+            state = getattr(original, "sqlstate", None)
+            return state is None or str(state).startswith(UNREACHABLE_SQLSTATES)
+        current = current.__cause__
+    return False
+
+
+def _calm_page(
+    request: Request, status: int, detail: str, *, headers: dict[str, str] | None = None
+) -> Response[Any]:
     if _wants_html(request):
         try:
-            return render(request, "error.html", {"status": 500}, status_code=500)
-        except Exception:
-            log.exception("error_page_failed")
+            response = render(request, "error.html", {"status": status, "detail": detail}, status_code=status)
+            response.headers.update(headers or {})
+            return response
+        except Exception as exc:  # the page itself may need what is missing
+            log.warning("error_page_failed", error_type=type(exc).__name__)
     return Response(
-        {"status_code": 500, "detail": "Internal Server Error"}, status_code=500, media_type=MediaType.JSON
+        {"status_code": status, "detail": detail},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
     )
+
+
+def unexpected_error_page(request: Request, exc: Exception) -> Response[Any]:
+    # The request id and tenant are bound in the log context by the middleware.
+    if database_unreachable(exc):
+        # One line per request, no traceback: while the server is down every page fails the same way.
+        log.warning("database_unavailable", error_type=type(exc).__name__)
+        return _calm_page(request, 503, "database_unavailable", headers={"Retry-After": "30"})
+    if request_has_invisible_characters(request.scope):
+        log.warning("invisible_characters_refused", error_type=type(exc).__name__)
+        return _calm_page(request, 400, "invisible_characters")
+    log.error("unexpected_error", error_type=type(exc).__name__, exc_info=exc)
+    return _calm_page(request, 500, "Internal Server Error")
+
+
+def redis_unavailable_page(request: Request, exc: RedisError) -> Response[Any]:
+    """Redis full (``maxmemory`` with ``noeviction`` refuses writes rather than drop sessions or jobs)
+    or unreachable: nobody can fix it from the page, so a calm 503, and the operator is told."""
+    # Said the same way whether the refused write was a command or inside a script.
+    full = "used memory > 'maxmemory'" in str(exc)
+    log.error("redis_unavailable", error_type=type(exc).__name__, out_of_memory=full)
+    return _calm_page(request, 503, "redis_unavailable", headers={"Retry-After": "30"})

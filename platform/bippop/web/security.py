@@ -1,5 +1,11 @@
 """Security headers on every response: a strict CSP (no inline or eval'd script), no framing,
-no MIME sniffing, a discreet referrer, and HSTS outside development."""
+no MIME sniffing, a discreet referrer, and HSTS outside development.
+
+Personal responses also get ``Cache-Control: no-store``, so that neither a shared computer's
+browser (back button, history) nor a proxy keeps them: every page for a signed-in person, every
+response setting a cookie (the session's above all), and the account and single-use link pages.
+Static files, and public pages for people signed out, keep their own caching.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,23 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
+
+
+# Pages about someone's account even before they are signed in: sign-in, sign-up, reset, links.
+PERSONAL_PATHS = ("/compte", "/connexion", "/inscription", "/mot-de-passe-oublie", "/lien/", "/session/")
+STATIC_PATHS = ("/static/",)
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def is_personal(scope: Scope, headers: list[tuple[bytes, bytes]]) -> bool:
+    path = scope.get("path", "")
+    if path.startswith(STATIC_PATHS):
+        return False
+    return (
+        scope.get("state", {}).get("identity") is not None
+        or any(name.lower() == b"set-cookie" for name, _ in headers)
+        or path.startswith(PERSONAL_PATHS)
+    )
 
 
 def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
@@ -51,9 +74,12 @@ class SecurityHeadersMiddleware(ASGIMiddleware):
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", ())}
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
                 added = [(name, value) for name, value in extra if name not in present]
-                message = {**message, "headers": [*message.get("headers", ()), *added]}
+                if b"cache-control" not in present and is_personal(scope, headers):
+                    added.append(NO_STORE)
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
         await next_app(scope, receive, send_with_headers)

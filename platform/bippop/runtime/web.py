@@ -1,0 +1,44 @@
+"""How ``bippop web`` runs uvicorn: one place, so the proxies it believes are the configured ones.
+
+uvicorn's proxy-headers middleware rewrites the connection's client address (and scheme) from
+``X-Forwarded-For`` / ``X-Forwarded-Proto`` only when the connection comes from an address in
+``BIPPOP_TRUSTED_PROXIES``; by itself uvicorn would trust 127.0.0.1 or its own
+``FORWARDED_ALLOW_IPS``, which the platform's settings replace.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import uvicorn
+from uvicorn.main import STARTUP_FAILURE
+
+from bippop.config import Settings
+
+APP_FACTORY = "bippop.app:create_app"
+
+
+def server_config(
+    settings: Settings, *, app: Any = APP_FACTORY, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    """The web server's configuration; ``app`` is the factory's import path, or (tests) an app."""
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxy_networks(),
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    server = uvicorn.Server(server_config(settings, host=host, port=port))
+    server.run()
+    if not server.started:  # like ``uvicorn.run``: a server that never started is a failure
+        sys.exit(STARTUP_FAILURE)
