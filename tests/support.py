@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from bippop import clock as bippop_clock
 from bippop.config import Settings
 from bippop.tenants.context import TenantRef
 
@@ -239,3 +241,18 @@ def app_with_clock(settings: Settings) -> tuple[object, Clock]:
     app = create_app(settings)
     app.state.clock = clock = Clock()
     return app, clock
+
+
+class HandClock(bippop_clock.Clock):
+    """The platform's ``Clock``, moved by hand (``clock.advance(days=1)``): give it to services and jobs,
+    or install it for the whole process (worker threads included) with ``bippop.clock.use(clock)``."""
+
+    def __init__(self, at: datetime.datetime | None = None) -> None:
+        self.at = at or datetime.datetime.now(datetime.UTC)
+
+    def now(self) -> datetime.datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime.datetime:
+        self.at += datetime.timedelta(**delta)
+        return self.at

@@ -1,52 +1,60 @@
-"""The one scheduler process: enqueues periodic jobs; the workers run them."""
+"""The one scheduler process: enqueues periodic jobs; the workers run them.
+
+It names no job: each domain declares its own beside its actors (``PERIODIC_JOBS`` in its ``jobs.py``,
+listed in ``JOB_MODULES``, the one registry the worker loads too), and the scheduler adds them all.
+Service modules will bring theirs through their manifest: ``build_scheduler(settings, extra=...)``.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import structlog
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bippop.broker import build_broker, configure_broker
 from bippop.config import Settings
+from bippop.jobs import PeriodicJob, collect
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.blocking import BlockingScheduler
 
 log = structlog.get_logger(__name__)
 
+# The modules that declare actors and periodic jobs, one per domain; the worker imports the same.
+JOB_MODULES = ("bippop.tenants.jobs", "bippop.notifications.jobs", "bippop.aid.jobs")
 
-def build_scheduler(settings: Settings) -> BlockingScheduler:
-    from bippop.notifications import jobs as notification_jobs
-    from bippop.tenants import jobs as tenant_jobs
 
+def load_job_modules(names: Iterable[str] = JOB_MODULES) -> list[ModuleType]:
+    return [importlib.import_module(name) for name in names]
+
+
+def periodic_jobs(extra: Iterable[PeriodicJob] = ()) -> list[PeriodicJob]:
+    """Every domain's declared periodic jobs, then ``extra`` (what modules contribute)."""
+    declared = [getattr(module, "PERIODIC_JOBS", ()) for module in load_job_modules()]
+    return collect([*declared, extra])
+
+
+def build_scheduler(settings: Settings, *, extra: Iterable[PeriodicJob] = ()) -> BlockingScheduler:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    jobs = periodic_jobs(extra)
     configure_broker(build_broker(settings))
     scheduler = BlockingScheduler(timezone="Europe/Paris")
-    periodic = (
-        (tenant_jobs.resume_stalled_provisioning, {"minutes": 1}),
-        (tenant_jobs.refill_spare_pool, {"minutes": 1}),
-        (tenant_jobs.purge_deleted_tenants, {"hours": 1}),
-        (tenant_jobs.purge_audit_events, {"hours": 24}),
-        (notification_jobs.sweep_outboxes, {"minutes": 1}),
-        (notification_jobs.send_reminders, {"minutes": 10}),
-    )
-    for actor, every in periodic:
+    for job in jobs:
+        options = {} if job.misfire_grace_time is None else {"misfire_grace_time": job.misfire_grace_time}
         # coalesce + one instance: a scheduler that was down does not fire a burst of catch-up runs.
         scheduler.add_job(
-            actor.send, "interval", id=actor.actor_name, coalesce=True, max_instances=1, **every
+            job.actor.send,
+            job.trigger,
+            kwargs=dict(job.message),
+            id=job.job_id,
+            coalesce=True,
+            max_instances=1,
+            **options,
+            **job.trigger_fields,
         )
-    scheduler.add_job(
-        lambda: notification_jobs.sweep_outboxes.send(full=True),
-        "interval",
-        id="sweep_outboxes_full",
-        coalesce=True,
-        max_instances=1,
-        hours=24,
-    )
-    # The volunteers' digest: once a day, at 17:00 Paris time (the scheduler's time zone).
-    scheduler.add_job(
-        notification_jobs.send_digests.send,
-        "cron",
-        id=notification_jobs.send_digests.actor_name,
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=3600,
-        hour=17,
-        minute=0,
-    )
+    log.info("periodic_jobs", jobs=len(jobs))
     return scheduler

@@ -8,15 +8,11 @@ from __future__ import annotations
 from bippop.broker import build_broker, configure_broker
 from bippop.config import get_settings
 from bippop.observability import configure_logging
-
-JOB_MODULES = ("bippop.tenants.jobs", "bippop.notifications.jobs")
+from bippop.scheduler import JOB_MODULES, load_job_modules
 
 
 def load_jobs() -> None:
-    import importlib
-
-    for module in JOB_MODULES:
-        importlib.import_module(module)
+    load_job_modules(JOB_MODULES)  # the scheduler's registry: every job it enqueues has its actor here
 
 
 _settings = get_settings()

@@ -119,6 +119,9 @@ def test_scheduler_enqueues_each_periodic_job_once(settings: Settings) -> None:
         "sweep_outboxes_full",
         "send_reminders",
         "send_digests",
+        "extend_recurring_series",
+        "check_vettings",
+        "reoffer_requests",
     }
     assert jobs["purge_deleted_tenants"].trigger.interval.total_seconds() == 3600
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

@@ -21,6 +21,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts import audit
 from bippop.accounts.models import Person
 from bippop.aid.models import Event, EventRegistration
@@ -38,7 +39,7 @@ class EventError(ValueError):
 
 
 def now_utc() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 async def lock_event(session: AsyncSession, event_id: uuid.UUID) -> Event | None:

@@ -9,9 +9,11 @@
                                                                                           closed
 
 Every change goes through ``transition()``, which refuses a move the table does not allow,
-records a ``RequestEvent`` and an audit event, and returns what must be announced after commit.
+records a ``RequestEvent`` and an audit event, and returns what must be announced after commit; a move
+to the same state that changes nothing (the same appointment set twice) records nothing.
 Popping is race-free: one conditional UPDATE decides, so of two volunteers popping in the same
-second exactly one wins and the other is told kindly.
+second exactly one wins and the other is told kindly. A request that closes or is cancelled takes its
+future appointments with it. "Now" and "today" come from ``bippop.clock`` (or the ``now`` given).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts import audit
 from bippop.accounts.models import Mandate, Person
 from bippop.aid.models import (
@@ -42,6 +45,7 @@ from bippop.modules.registry import module as find_module
 from bippop.web.i18n import _
 
 ACTIVE = ("open", "offered", "matched", "scheduled", "paused")
+WITH_VOLUNTEER = ("matched", "scheduled", "paused")  # active, and a volunteer is on it
 # (from, to) → the actions that may make that move.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("open", "offered"): frozenset({"offer"}),
@@ -63,6 +67,8 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     **{(state, "cancelled"): frozenset({"cancel"}) for state in ACTIVE},
 }
 NO_SHOW_LIMIT = 2
+SERIES_HORIZON_DAYS = 28  # how far ahead a series' appointments exist; the daily job keeps it so
+PAUSED = "paused"  # cancel reason of the appointments a pause took away (a resume brings them back)
 
 
 class LifecycleError(ValueError):
@@ -89,7 +95,7 @@ class Outcome:
 
 
 def now_utc() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 def allowed(from_status: str, to_status: str, action: str) -> bool:
@@ -104,11 +110,16 @@ async def transition(
     *,
     actor_id: uuid.UUID | None,
     note: str | None = None,
+    changed: bool = True,
 ) -> None:
+    """Move ``request`` to ``to_status`` and record it; ``changed=False`` says the action changed nothing,
+    and a stay in the same state that changed nothing leaves no trace in the history."""
     if not allowed(request.status, to_status, action):
         raise LifecycleError(
             _("This request can no longer be changed this way: reload the page to see where it stands.")
         )
+    if request.status == to_status and not changed:
+        return
     session.add(
         RequestEvent(
             id=uuid.uuid4(),
@@ -225,14 +236,18 @@ async def offer(
     volunteer_ids: Sequence[uuid.UUID],
     *,
     actor_id: uuid.UUID | None,
+    now: datetime.datetime | None = None,
 ) -> Outcome:
     """Tell these volunteers about the request (their next digest carries it)."""
+    now = now or now_utc()
     known = set(
         await session.scalars(select(RequestOffer.volunteer_id).where(RequestOffer.request_id == request.id))
     )
     fresh = [v for v in dict.fromkeys(volunteer_ids) if v not in known]
     for volunteer_id in fresh:
-        session.add(RequestOffer(id=uuid.uuid4(), request_id=request.id, volunteer_id=volunteer_id))
+        session.add(
+            RequestOffer(id=uuid.uuid4(), request_id=request.id, volunteer_id=volunteer_id, offered_at=now)
+        )
     await transition(session, request, "offered", "offer", actor_id=actor_id, note=f"{len(fresh)} volunteers")
     return Outcome(request)
 
@@ -268,7 +283,7 @@ async def pop(
 ) -> Outcome:
     """A volunteer answers: first come, first served."""
     manifest = manifest_of(request)
-    problem = eligibility_problem(manifest, volunteer, today or datetime.date.today())
+    problem = eligibility_problem(manifest, volunteer, today or clock.today())
     if problem:
         raise LifecycleError(problem)
     if not await _claim(session, request, volunteer.id):
@@ -291,7 +306,7 @@ async def assign(
     today: datetime.date | None = None,
 ) -> Outcome:
     manifest = manifest_of(request)
-    problem = eligibility_problem(manifest, volunteer, today or datetime.date.today())
+    problem = eligibility_problem(manifest, volunteer, today or clock.today())
     if problem:
         raise LifecycleError(problem, field="volunteer")
     if not await _claim(session, request, volunteer.id):
@@ -319,6 +334,18 @@ async def schedule(
         raise LifecycleError(
             _("This date is in the past. Choose a date and time to come."), field="starts_at"
         )
+    same = await session.scalar(
+        select(Appointment).where(
+            Appointment.request_id == request.id,
+            Appointment.volunteer_id == request.volunteer_id,
+            Appointment.starts_at == starts_at,
+            Appointment.status == "scheduled",
+        )
+    )
+    if same is not None:
+        # Sent twice (a double click, a reload): already set, so nothing to record nor to tell again.
+        await transition(session, request, "scheduled", "schedule", actor_id=actor_id, changed=False)
+        return Outcome(request, appointments=[same])
     appointment = Appointment(
         id=uuid.uuid4(),
         request_id=request.id,
@@ -350,10 +377,10 @@ async def schedule_series(
     ends_on: datetime.date | None = None,
     actor_id: uuid.UUID,
     now: datetime.datetime | None = None,
-    horizon_days: int = 28,
+    horizon_days: int = SERIES_HORIZON_DAYS,
 ) -> Outcome:
-    """A recurring visit: the series, and its appointments over the next ``horizon_days`` (a daily job
-    extends every live series)."""
+    """A recurring visit: the series, and its appointments over the next ``horizon_days`` (a daily job,
+    ``aid.jobs.extend_tenant_series``, extends every live series)."""
     now = now or now_utc()
     if request.volunteer_id is None:
         raise LifecycleError(_("Choose a volunteer before setting a date."))
@@ -365,6 +392,23 @@ async def schedule_series(
         raise LifecycleError(
             _("This date is in the past. Choose a date and time to come."), field="starts_on"
         )
+    same = await session.scalar(
+        select(AppointmentSeries).where(
+            AppointmentSeries.request_id == request.id,
+            AppointmentSeries.volunteer_id == request.volunteer_id,
+            AppointmentSeries.weekday == weekday,
+            AppointmentSeries.start_minute == start_minute,
+            AppointmentSeries.interval_weeks == interval_weeks,
+            AppointmentSeries.starts_on == starts_on,
+            AppointmentSeries.ends_on.is_(None) if ends_on is None else AppointmentSeries.ends_on == ends_on,
+            AppointmentSeries.paused_at.is_(None),
+        )
+    )
+    if same is not None:
+        # Sent twice: the series is already set; only what the horizon now reaches is added.
+        await transition(session, request, "scheduled", "schedule", actor_id=actor_id, changed=False)
+        until = now.date() + datetime.timedelta(days=horizon_days)
+        return Outcome(request, appointments=await extend_series(session, same, until=until, now=now))
     series = AppointmentSeries(
         id=uuid.uuid4(),
         request_id=request.id,
@@ -410,23 +454,36 @@ async def extend_series(
     until: datetime.date,
     now: datetime.datetime | None = None,
 ) -> list[Appointment]:
-    """Create the series' appointments up to ``until`` that do not exist yet (idempotent), Paris time."""
-    from zoneinfo import ZoneInfo
-
+    """Create the series' appointments up to ``until`` that do not exist yet (idempotent), Paris time.
+    Those a pause cancelled come back (the same rows); any other cancelled visit stays cancelled."""
     now = now or now_utc()
     if series.paused_at is not None:
         return []
-    paris = ZoneInfo("Europe/Paris")
-    existing = set(
-        await session.scalars(select(Appointment.starts_at).where(Appointment.series_id == series.id))
+    # The series' row lock: a resume and the daily job extending at once cannot both add a visit.
+    await session.execute(
+        select(AppointmentSeries.id).where(AppointmentSeries.id == series.id).with_for_update()
     )
+    existing: dict[datetime.datetime, Appointment] = {}
+    for found in await session.scalars(
+        select(Appointment)
+        .where(Appointment.series_id == series.id, Appointment.starts_at > now)
+        .order_by(Appointment.created_at)
+    ):
+        if found.starts_at not in existing or existing[found.starts_at].cancel_reason == PAUSED:
+            existing[found.starts_at] = found
     created = []
     for day in series_dates(series, until):
         local = datetime.datetime.combine(
-            day, datetime.time(series.start_minute // 60, series.start_minute % 60), tzinfo=paris
+            day, datetime.time(series.start_minute // 60, series.start_minute % 60), tzinfo=clock.PARIS
         )
         starts_at = local.astimezone(datetime.UTC)
-        if starts_at <= now or starts_at in existing:
+        if starts_at <= now:
+            continue
+        known = existing.get(starts_at)
+        if known is not None:
+            if known.status == "cancelled" and known.cancel_reason == PAUSED:
+                known.status, known.cancel_reason, known.reminded_at = "scheduled", None, None
+                created.append(known)
             continue
         appointment = Appointment(
             id=uuid.uuid4(),
@@ -614,15 +671,19 @@ async def give_feedback(
                 comment=comment.strip()[:2000],
             )
         )
+    outcome = Outcome(request)
     if request.status in ("done", "reported"):
         await transition(session, request, "closed", "feedback", actor_id=author_id)
         request.closed_at = now_utc()
-    return Outcome(request)
+        outcome.appointments = await _cancel_future(session, request, None, request.closed_at)
+    return outcome
 
 
 async def _cancel_future(
-    session: AsyncSession, request: HelpRequest, reason: str, now: datetime.datetime
+    session: AsyncSession, request: HelpRequest, reason: str | None, now: datetime.datetime
 ) -> list[Appointment]:
+    """Cancel the request's appointments still to come and end its series (the volunteer's list and
+    calendar feed show only scheduled ones)."""
     future = list(
         await session.scalars(
             select(Appointment).where(
@@ -634,7 +695,7 @@ async def _cancel_future(
     )
     for appointment in future:
         appointment.status = "cancelled"
-        appointment.cancel_reason = reason[:300]
+        appointment.cancel_reason = reason[:300] if reason else None
     for series in await session.scalars(
         select(AppointmentSeries).where(
             AppointmentSeries.request_id == request.id, AppointmentSeries.ends_on.is_(None)
@@ -704,7 +765,7 @@ async def pause(
         )
     ):
         series.paused_at = now
-    cancelled = await _cancel_future(session, request, "paused", now)
+    cancelled = await _cancel_future(session, request, PAUSED, now)
     # _cancel_future ended the series; a pause keeps them, to resume.
     for series in await session.scalars(
         select(AppointmentSeries).where(
@@ -729,7 +790,7 @@ async def resume(
     *,
     actor_id: uuid.UUID,
     now: datetime.datetime | None = None,
-    horizon_days: int = 28,
+    horizon_days: int = SERIES_HORIZON_DAYS,
 ) -> Outcome:
     now = now or now_utc()
     await transition(session, request, "scheduled", "resume", actor_id=actor_id)
@@ -757,24 +818,35 @@ async def resume(
     )
 
 
-async def close(session: AsyncSession, request: HelpRequest, *, coordinator_id: uuid.UUID) -> Outcome:
+async def close(
+    session: AsyncSession,
+    request: HelpRequest,
+    *,
+    coordinator_id: uuid.UUID,
+    now: datetime.datetime | None = None,
+) -> Outcome:
     await transition(session, request, "closed", "close", actor_id=coordinator_id)
-    request.closed_at = now_utc()
-    return Outcome(request)
+    request.closed_at = now or now_utc()
+    return Outcome(request, appointments=await _cancel_future(session, request, None, request.closed_at))
 
 
 async def vetting_changed(
-    session: AsyncSession, volunteer: Person, *, today: datetime.date | None = None
+    session: AsyncSession,
+    volunteer: Person,
+    *,
+    today: datetime.date | None = None,
+    occasion: str | None = None,
 ) -> list[CoordinatorTask]:
     """A volunteer's vetting went down (or expired): each request they are matched on that needs more
-    gets a task for the coordinators, who decide (the volunteer is not silently removed)."""
-    today = today or datetime.date.today()
+    gets a task for the coordinators, who decide (the volunteer is not silently removed). One task per
+    request and ``occasion`` (by default the day: a change made twice that day alerts once)."""
+    today = today or clock.today()
     level = volunteer.vetting_on(today)
     tasks = []
     for request in await session.scalars(
         select(HelpRequest).where(
             HelpRequest.volunteer_id == volunteer.id,
-            HelpRequest.status.in_(("matched", "scheduled", "paused")),
+            HelpRequest.status.in_(WITH_VOLUNTEER),
         )
     ):
         manifest = find_module(request.module)
@@ -786,7 +858,7 @@ async def vetting_changed(
                     person_id=volunteer.id,
                     request_id=request.id,
                     note=f"level {level} < {manifest.matching.vetting_level}",
-                    dedupe_key=f"vetting:{request.id}:{volunteer.id}:{today.isoformat()}",
+                    dedupe_key=f"vetting:{request.id}:{volunteer.id}:{occasion or today.isoformat()}",
                 )
             )
     return tasks

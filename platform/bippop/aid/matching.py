@@ -2,7 +2,9 @@
 
 Interface used by the pages (kept stable): ``rank(session, request, limit=20, today=None)`` returns
 ``RankedVolunteer`` items, best first, each with its score (0–100), its distance and its reasons in
-the current language (``bippop.web.i18n.current_locale``). docs/matching.md explains it for people.
+the current language (``bippop.web.i18n.current_locale``); ``not_offered=True`` leaves out the
+volunteers the request was already offered to (re-offering). ``today`` defaults to the Paris day of
+``bippop.clock``. docs/matching.md explains it for people.
 
 Eligibility (hard filters; a volunteer failing one is not listed at all):
 
@@ -69,6 +71,7 @@ from babel.numbers import get_decimal_symbol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts.models import Person
 from bippop.aid.models import HelpRequest
 from bippop.modules.registry import module as find_module
@@ -153,7 +156,8 @@ CONTEXT_SQL = text(
                  where (p.latitude is null or p.longitude is null) and p.commune_code is not null
                    and p.roles @> array['volunteer']::varchar[] and p.disabled_at is null) as codes,
            array(select o.volunteer_id from request_offers o
-                 where o.request_id = :request_id and o.declined_at is not null) as declined
+                 where o.request_id = :request_id and o.declined_at is not null) as declined,
+           array(select o.volunteer_id from request_offers o where o.request_id = :request_id) as offered
     from people b
     where b.id = :beneficiary_id
     """
@@ -306,9 +310,14 @@ def _paris_midnight(day: datetime.date) -> datetime.datetime:
 
 
 async def rank(
-    session: AsyncSession, request: HelpRequest, *, limit: int = 20, today: datetime.date | None = None
+    session: AsyncSession,
+    request: HelpRequest,
+    *,
+    limit: int = 20,
+    today: datetime.date | None = None,
+    not_offered: bool = False,
 ) -> list[RankedVolunteer]:
-    today = today or datetime.datetime.now(PARIS).date()
+    today = today or clock.today()
     manifest = find_module(request.module)
     level = manifest.matching.vetting_level if manifest else 0
     skills = sorted(manifest.matching.skills) if manifest else []
@@ -344,7 +353,8 @@ async def rank(
     lat, lon = origin or (0.0, 0.0)
     params = {
         "beneficiary_id": request.beneficiary_id,
-        "declined": list(context.declined) if context else [],
+        # Left out: who declined, and with ``not_offered`` everyone already offered it.
+        "declined": list(context.offered if not_offered else context.declined) if context else [],
         "skills": skills,
         "level": level,
         "today": today,

@@ -22,8 +22,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
+from bippop import clock
 from bippop.config import Settings
+from bippop.jobs import PeriodicJob
 from bippop.tenants.context import TenantRef, tenant_scope
+from bippop.tenants.jobs import enqueue_per_active_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -205,28 +208,6 @@ def plan_digests(
     return ids
 
 
-def _active_tenants() -> list[TenantRef]:
-    """Every active tenant this process can reach, in one query. A tenant placed on a cluster these
-    settings do not declare is left out and logged (its jobs could only fail and retry)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from bippop.runtime.resources import platform_resources
-    from bippop.tenants.models import Tenant
-
-    resources = platform_resources()
-    clusters = set(resources.settings.cluster_urls())
-    with Session(resources.engine) as session:
-        tenants = [
-            t.ref()
-            for t in session.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.id))
-        ]
-    unreachable = [t.slug for t in tenants if t.cluster not in clusters]
-    if unreachable:
-        log.error("tenants_on_unknown_cluster", tenants=len(unreachable))
-    return [t for t in tenants if t.cluster in clusters]
-
-
 def _run_for_current_tenant(plan: Callable[..., list[uuid.UUID]], label: str) -> list[uuid.UUID]:
     """Plan in the current tenant's scope, commit, then enqueue each message (ids only)."""
     from bippop.runtime.resources import platform_resources
@@ -235,17 +216,27 @@ def _run_for_current_tenant(plan: Callable[..., list[uuid.UUID]], label: str) ->
     tenant = require_tenant()
     resources = platform_resources()
     with resources.tenant_session(tenant) as session:
-        ids = plan(session, now=datetime.datetime.now(datetime.UTC), settings=resources.settings)
+        ids = plan(session, now=clock.now(), settings=resources.settings)
         session.commit()
-    if ids and resources.redis is not None:
-        resources.redis.sadd(PENDING_TENANTS_KEY, str(tenant.id))
-    for message_id in ids:
-        try:
-            deliver_message.send(str(message_id))
-        except Exception:  # broker down: the sweeper sends it once it is back
-            log.warning("mail_enqueue_failed", message_id=str(message_id))
+    enqueue_deliveries(tenant, ids)
     log.info(label, messages=len(ids))
     return ids
+
+
+def enqueue_deliveries(tenant: TenantRef, message_ids: list[uuid.UUID]) -> None:
+    """From a job, after commit: enqueue each message of ``tenant`` (ids only), and note the tenant for
+    the sweeper (``announce`` does the same from a page)."""
+    from bippop.runtime.resources import platform_resources
+
+    redis = platform_resources().redis
+    if message_ids and redis is not None:
+        redis.sadd(PENDING_TENANTS_KEY, str(tenant.id))
+    with tenant_scope(tenant):
+        for message_id in message_ids:
+            try:
+                deliver_message.send(str(message_id))
+            except Exception:  # broker down: the sweeper sends it once it is back
+                log.warning("mail_enqueue_failed", message_id=str(message_id))
 
 
 @dramatiq.actor(queue_name="notifications", max_retries=5, min_backoff=10_000)
@@ -263,14 +254,21 @@ def digest_tenant() -> None:
 @dramatiq.actor(queue_name="notifications", max_retries=0)
 def send_reminders() -> None:
     """Periodic (every 10 minutes): one ``remind_tenant`` job per active tenant."""
-    for tenant in _active_tenants():
-        with tenant_scope(tenant):
-            remind_tenant.send()
+    enqueue_per_active_tenant(remind_tenant)
 
 
 @dramatiq.actor(queue_name="notifications", max_retries=0)
 def send_digests() -> None:
     """Daily at 17:00 (Paris): one ``digest_tenant`` job per active tenant."""
-    for tenant in _active_tenants():
-        with tenant_scope(tenant):
-            digest_tenant.send()
+    enqueue_per_active_tenant(digest_tenant)
+
+
+# When the scheduler enqueues them (collected by bippop.scheduler).
+PERIODIC_JOBS = (
+    PeriodicJob(sweep_outboxes, every={"minutes": 1}),
+    PeriodicJob(send_reminders, every={"minutes": 10}),
+    # The daily safety net: every active tenant's outbox, whether it queued mail or not.
+    PeriodicJob(sweep_outboxes, every={"hours": 24}, id="sweep_outboxes_full", message={"full": True}),
+    # The volunteers' digest: once a day, at 17:00 Paris time (the scheduler's time zone).
+    PeriodicJob(send_digests, cron={"hour": 17, "minute": 0}, misfire_grace_time=3600),
+)

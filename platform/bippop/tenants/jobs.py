@@ -1,12 +1,20 @@
-"""Jobs of the tenancy core: provisioning, and the sweeper that resumes lost provisioning."""
+"""Jobs of the tenancy core: provisioning, the sweeper that resumes lost provisioning, the spare pool,
+purges; and ``enqueue_per_active_tenant``, how a periodic job of any domain fans out to one job per
+active tenant (only the tenant's id travels, on the message's options: ``tenants/job_middleware.py``)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import dramatiq
+import structlog
 
 import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
+from bippop.jobs import PeriodicJob
+from bippop.tenants.context import TenantRef, tenant_scope
+
+log = structlog.get_logger(__name__)
 
 
 @dramatiq.actor(queue_name="platform", max_retries=5, time_limit=15 * 60 * 1000)
@@ -82,3 +90,46 @@ def resume_stalled_provisioning() -> None:
         ).scalars()
         for tenant_id in ids:
             provision_tenant.send(str(tenant_id))
+
+
+# Fanning out to every tenant -------------------------------------------------------------------
+
+
+def active_tenants() -> list[TenantRef]:
+    """Every active tenant this process can reach, in one query. A tenant placed on a cluster these
+    settings do not declare is left out and logged (its jobs could only fail and retry)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bippop.runtime.resources import platform_resources
+    from bippop.tenants.models import Tenant
+
+    resources = platform_resources()
+    clusters = set(resources.settings.cluster_urls())
+    with Session(resources.engine) as session:
+        tenants = [
+            t.ref()
+            for t in session.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.id))
+        ]
+    unreachable = [t.slug for t in tenants if t.cluster not in clusters]
+    if unreachable:
+        log.error("tenants_on_unknown_cluster", tenants=len(unreachable))
+    return [t for t in tenants if t.cluster in clusters]
+
+
+def enqueue_per_active_tenant(actor: dramatiq.Actor[[], Any]) -> int:
+    """Send ``actor`` (no arguments) once per active tenant, each in that tenant's scope; returns how many."""
+    tenants = active_tenants()
+    for tenant in tenants:
+        with tenant_scope(tenant):
+            actor.send()
+    return len(tenants)
+
+
+# When the scheduler enqueues them (collected by bippop.scheduler).
+PERIODIC_JOBS = (
+    PeriodicJob(resume_stalled_provisioning, every={"minutes": 1}),
+    PeriodicJob(refill_spare_pool, every={"minutes": 1}),
+    PeriodicJob(purge_deleted_tenants, every={"hours": 1}),
+    PeriodicJob(purge_audit_events, every={"hours": 24}),
+)
