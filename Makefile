@@ -15,7 +15,7 @@ help:
 	@echo "make run    start the whole platform (embedded PostgreSQL, Redis, files) on http://localhost:$(PORT)"
 	@echo "make test   run the test suite (embedded services unless BIPPOP_TEST_* URLs are set)"
 	@echo "make bench  run the benchmarks in tests/benchmarks"
-	@echo "make check  lint, format check and type check"
+	@echo "make check  lint, format check, type check and import layers"
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
@@ -44,6 +44,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 	$(BIN)/ruff format --check platform tests
+	$(BIN)/lint-imports  # the import layers: [tool.importlinter] in pyproject.toml
 
 # Re-pin the dependencies after changing pyproject.toml: requirements/runtime.txt is what the
 # production image installs (no extra); requirements/lock.txt adds the dev tools and the embedded

@@ -111,7 +111,7 @@ def own_database(admin_url: str, app_url: str | None, label: str) -> Iterator[tu
 def tenant_tables() -> set[str]:
     """Every table a tenant schema at head holds: the tenant models' tables and Alembic's own."""
     from bippop.db.base import TenantBase
-    from bippop.db.models import load_all_models
+    from bippop.runtime.models import load_all_models
 
     load_all_models()
 

@@ -37,7 +37,7 @@ from bippop.storage import storage_from_settings
 from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
 from bippop.web.errors import http_error_page, redis_unavailable_page, unexpected_error_page
-from bippop.web.pages import PagesController
+from bippop.web.pages import PagesController, render_unavailable
 from bippop.web.security import SecurityHeadersMiddleware
 from bippop.web.templates import ThemeEngines
 
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             SecurityHeadersMiddleware(settings),
             RequestLogMiddleware(),
-            HostResolutionMiddleware(),
+            HostResolutionMiddleware(render_unavailable),
             IdentityMiddleware(),
         ],
         # The API description documents routes, not tenant data: served on the public site only.

@@ -88,6 +88,34 @@ def test_retention_purge_keeps_recent_events(settings: Settings) -> None:
         assert [e.action for e in audit.search(session)] == ["recent"]
 
 
+def test_retention_purge_goes_on_past_a_tenant_on_an_undeclared_cluster(settings: Settings) -> None:
+    # A tenant left on a cluster these settings no longer declare used to stop every tenant's purge.
+    from bippop.tenants.jobs import purge_audit_events
+
+    stray = make_tenant(settings, "audit-stray", "Égaréville")
+    kept = make_tenant(settings, "audit-kept", "Gardeville")
+    resources = resources_for(settings)
+    with resources.admin_engine.begin() as connection:
+        connection.execute(
+            text("update platform.tenants set cluster = 'gone' where id = :id"), {"id": stray.id}
+        )
+        connection.execute(text(f"set local search_path to {kept.schema}"))
+        old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=400)
+        connection.execute(
+            text("insert into audit_events (id, occurred_at, action) values (:i, :t, 'old')"),
+            {"i": uuid.uuid4(), "t": old},
+        )
+    try:
+        purge_audit_events.fn()
+    finally:
+        with resources.admin_engine.begin() as connection:
+            connection.execute(
+                text("update platform.tenants set cluster = 'main' where id = :id"), {"id": stray.id}
+            )
+    with resources.tenant_session(kept) as session:
+        assert [e.action for e in audit.search(session)] == []
+
+
 def test_an_export_is_recorded_in_the_tenants_log(settings: Settings) -> None:
     ref = make_tenant(settings, "audit-export", "Traceville")
     key, manifest = export_tenant(settings, "audit-export")

@@ -69,7 +69,7 @@ def run_cli(
 ) -> Result:
     from bippop.cli import main
 
-    monkeypatch.setattr("bippop.cli.get_settings", lambda: settings)
+    monkeypatch.setattr("bippop.cli.staff.get_settings", lambda: settings)  # the group is cli/staff.py
     return CliRunner().invoke(main, args, input=input, env=env)
 
 

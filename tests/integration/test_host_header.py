@@ -25,13 +25,13 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import delete, select
 
-from bippop.accounts import oidc
 from bippop.accounts.models import Person, Setting
 from bippop.aid.models import Appointment, HelpRequest
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.notifications.jobs import plan_reminders
 from bippop.notifications.models import OutboxMessage
+from bippop.runtime.channels import configure_sign_in
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from bippop.tenants.services import TenantService
@@ -308,7 +308,7 @@ def franceconnect(
 ) -> Iterator[MockProvider]:
     provider = MockProvider().start()
     provider.register("alpha-fc", "alpha-fc-secret")
-    oidc.configure_tenant(
+    configure_sign_in(
         public_settings,
         "alpha",
         "franceconnect",

@@ -588,3 +588,47 @@ def test_the_organiser_sees_who_registered_and_who_waits(
     assert "Lucienne Bernard" in page.text[:cut] and "Roger Petit" in page.text[cut:]
     assert "Roger Petit" not in page.text[:cut]
     assert web.get(f"/coordination/evenements/{theirs.id}", headers=host("alpha")).status_code == 404
+
+
+def test_leaving_a_full_event_gives_the_place_to_the_first_waiting_who_is_told(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    # The portal's unregister goes through aid.services.events.leave_event (issue 10): the place and the
+    # message to the person promoted are both kept, or neither.
+    from bippop.aid.models import Event, EventRegistration
+    from bippop.notifications.models import OutboxMessage
+
+    start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5)
+    leaving_id, leaving_email = person(resources, tenant, ["beneficiary"])
+    waiting_id, _ = person(resources, tenant, ["beneficiary"])
+    with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
+        event = Event(
+            id=uuid.uuid4(),
+            title="Thé dansant",
+            place="Salle des fêtes",
+            starts_at=start,
+            ends_at=start + datetime.timedelta(hours=2),
+            capacity=1,
+        )
+        session.add(event)
+        session.flush()
+        for person_id, status in ((leaving_id, "registered"), (waiting_id, "waiting")):
+            session.add(
+                EventRegistration(id=uuid.uuid4(), event_id=event.id, person_id=person_id, status=status)
+            )
+    sign_in(web, leaving_email)
+    response = post(web, f"/evenements/{event.id}/desinscription", {})
+    assert response.status_code == 303
+    with resources.sessions()(info={"tenant": tenant}) as session:
+        statuses = dict(
+            session.execute(
+                select(EventRegistration.person_id, EventRegistration.status).where(
+                    EventRegistration.event_id == event.id
+                )
+            ).all()
+        )
+        told = session.scalars(
+            select(OutboxMessage.purpose).where(OutboxMessage.person_id == waiting_id)
+        ).all()
+    assert statuses == {leaving_id: "cancelled", waiting_id: "registered"}
+    assert "event_place_freed" in told

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 
 from bippop.accounts.auth import FLAG_MFA_ENROLLMENT, session_timeouts
 from bippop.accounts.models import AccountToken
-from bippop.accounts.sessions import Session, SessionStore
+from bippop.accounts.sessions import Session, SessionStore, SignedOutMeanwhile
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
@@ -118,6 +118,45 @@ async def test_role_removal_ends_the_session_while_requests_use_it(redis: Redis)
         session = await store.start(tenant, person, ["volunteer", "beneficiary"][trial % 2 :])
         survivors += await _race(store, tenant, [session], lambda: store.end_all_for(tenant, person))
     assert survivors == 0
+
+
+async def test_a_sign_in_under_way_when_the_person_is_signed_out_everywhere_starts_nothing(
+    redis: Redis,
+) -> None:
+    """A sign-in reads the person's generation, then their roles and password; a role removal or a password
+    reset lands (``end_all_for``) before the sign-in starts its session, or while it does: in no trial may
+    a session live on with what the sign-in read, whether the person had a generation or none yet."""
+    store = SessionStore(redis)
+    tenant = uuid.uuid4()
+    survivors = refused = 0
+    for trial in range(TRIALS):
+        person = uuid.uuid4()
+        if trial % 2:  # signed in somewhere already: the person has a generation
+            await store.start(tenant, person, ["volunteer"])
+        seen = await store.generation(tenant, person)
+
+        async def sign_in(person: uuid.UUID = person, seen: str | None = seen) -> Session | None:
+            await asyncio.sleep(random.uniform(0, 0.002))
+            try:
+                return await store.start(tenant, person, ["volunteer"], seen_generation=seen)
+            except SignedOutMeanwhile:
+                return None
+
+        async def revoke(person: uuid.UUID = person) -> None:
+            await asyncio.sleep(random.uniform(0, 0.002))
+            await store.end_all_for(tenant, person)
+
+        started, _ = await asyncio.gather(sign_in(), revoke())
+        refused += started is None
+        survivors += started is not None and await store.get(tenant, started.id) is not None
+    assert survivors == 0
+    assert refused > 0  # the sign-in really landed after the revocation in some trials
+    # A sign-in that read the person after the revocation works.
+    person = uuid.uuid4()
+    await store.end_all_for(tenant, person)
+    seen = await store.generation(tenant, person)
+    fresh = await store.start(tenant, person, ["volunteer"], seen_generation=seen)
+    assert await store.get(tenant, fresh.id) is not None
 
 
 def _page_token(page: httpx.Response) -> str:
@@ -222,3 +261,71 @@ def test_accepting_an_invitation_with_a_new_password_ends_the_older_sessions(
         assert phone.get("/compte", headers=host("alpha")).status_code == 200  # the new session works
         old = laptop.get("/compte", headers={**host("alpha"), "Accept": "text/html"}, follow_redirects=False)
         assert old.status_code == 303 and old.headers["location"].startswith("/connexion")
+
+
+@pytest.mark.parametrize("change", ["role_removed", "password_reset"])
+def test_a_change_landing_while_the_person_signs_in_leaves_no_session_with_what_was_read(
+    settings: Settings,
+    resources: PlatformResources,
+    tenant: TenantRef,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """The outside probe's window: the sign-in has checked the password and read the roles and is about
+    to start the session when an administrator removes a role (or the owner resets the password), which
+    ends the person's sessions. No session may start with what the sign-in read before the change."""
+    import threading
+
+    from sqlalchemy import select
+
+    import bippop.accounts.controllers.sign_in as sign_in_pages
+    from bippop.accounts.models import Person
+    from bippop.accounts.passwords import hash_password
+    from support import DEFAULT_PASSWORD
+
+    person_id, email, _ = make_person(resources, tenant, ["beneficiary", "volunteer"])
+    real_record = sign_in_pages.record_sign_in
+
+    def end_sessions() -> None:
+        async def run() -> None:
+            redis = Redis.from_url(settings.redis_url or "")
+            await SessionStore(redis).end_all_for(tenant.id, person_id)
+            await redis.aclose()
+
+        asyncio.run(run())
+
+    def change_lands_now(db_session: object, person: object, details: object) -> None:
+        with resources.tenant_session(tenant) as session, session.begin():
+            row = session.scalars(select(Person).where(Person.id == person_id)).one()
+            if change == "role_removed":
+                row.roles = ["beneficiary"]
+            else:
+                row.password_hash = hash_password("Un tout autre mot de passe 2026 !")
+        ending = threading.Thread(target=end_sessions)  # as the change's own request does, after commit
+        ending.start()
+        ending.join()
+        real_record(db_session, person, details)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sign_in_pages, "record_sign_in", change_lands_now)
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        token = csrf_token(web, "alpha")
+        answer = web.post(
+            "/connexion",
+            data={"email": email, "password": DEFAULT_PASSWORD, "_csrf_token": token},
+            headers=host("alpha"),
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        account = web.get("/compte", headers=host("alpha"), follow_redirects=False)
+        assert account.status_code in (303, 401), "a session started with what was read before the change"
+        # Signing in again afterwards works, with what the person has now.
+        monkeypatch.setattr(sign_in_pages, "record_sign_in", real_record)
+        if change == "password_reset":
+            return
+        web.post(
+            "/connexion",
+            data={"email": email, "password": DEFAULT_PASSWORD, "_csrf_token": csrf_token(web, "alpha")},
+            headers=host("alpha"),
+            follow_redirects=False,
+        )
+        assert web.get("/compte", headers=host("alpha"), follow_redirects=False).status_code == 200

@@ -23,6 +23,7 @@ from bippop.accounts import oidc
 from bippop.accounts.models import AuditEvent, ExternalIdentity, Person, Setting
 from bippop.app import create_app
 from bippop.config import Settings
+from bippop.runtime.channels import configure_sign_in
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from oidc_provider import TAMPERINGS, MockProvider
@@ -60,7 +61,7 @@ def configured(
         ("alpha", "proconnect", "alpha-pc"),
         ("beta", "franceconnect", "beta-fc"),
     ):
-        oidc.configure_tenant(
+        configure_sign_in(
             settings, slug, provider, issuer=op.issuer, client_id=client_id, client_secret=SECRETS[client_id]
         )
     yield op
@@ -458,12 +459,12 @@ def test_a_provider_not_enabled_does_not_exist(
     assert web.get("/connexion/lien", headers=host("alpha")).status_code == 200
     assert web.get("/connexion/code", headers=host("alpha"), follow_redirects=False).status_code == 303
     # Turned off, FranceConnect disappears from beta (and its settings stay for later).
-    oidc.configure_tenant(settings, "beta", "franceconnect", disable=True)
+    configure_sign_in(settings, "beta", "franceconnect", disable=True)
     try:
         assert web.get("/connexion/franceconnect", headers=host("beta")).status_code == 404
         assert "/connexion/franceconnect" not in web.get("/connexion", headers=host("beta")).text
     finally:
-        oidc.configure_tenant(
+        configure_sign_in(
             settings,
             "beta",
             "franceconnect",
@@ -479,7 +480,7 @@ def test_a_provider_not_enabled_does_not_exist(
 def test_an_unreachable_provider_gets_a_calm_page(
     web: TestClient[Any], settings: Settings, resources: PlatformResources, other_tenant: TenantRef
 ) -> None:
-    oidc.configure_tenant(
+    configure_sign_in(
         settings, "beta", "proconnect", issuer="http://127.0.0.1:9/nobody", client_id="x", client_secret="y"
     )
     try:

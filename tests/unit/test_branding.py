@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bippop.web.branding import BrandingError, clean_branding, contrast_ratio, css_variables
+from bippop.tenants.branding import BrandingError, clean_branding, contrast_ratio, css_variables
 
 
 def test_contrast_ratio_matches_wcag_reference_values() -> None:

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bippop.accounts.models import AuditEvent
+from bippop.config import Settings
 from bippop.observability import current_request
+from bippop.tenants.retention import register_retention_purge
 
 
 def record(
@@ -79,3 +81,11 @@ def purge_older_than(session: Session, days: int) -> int:
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     result = session.execute(delete(AuditEvent).where(AuditEvent.occurred_at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purge_past_retention(session: Session, settings: Settings) -> int:
+    """The audit log's retention purge, run daily in every tenant by ``tenants.jobs``."""
+    return purge_older_than(session, settings.audit_retention_days)
+
+
+register_retention_purge("audit_events", purge_past_retention)

@@ -36,7 +36,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 from redis.asyncio import Redis
 
-from bippop.accounts.sessions import DEFAULT_TIMEOUTS, Session, SessionStore
+from bippop.accounts.sessions import ANY_GENERATION, DEFAULT_TIMEOUTS, Session, SessionStore
 from bippop.config import Settings
 from bippop.web import i18n
 
@@ -212,14 +212,18 @@ async def start_session(
     roles: tuple[str, ...] | list[str],
     *,
     flags: tuple[str, ...] = (),
+    seen_generation: str | object | None = ANY_GENERATION,
 ) -> Session:
-    """Sign ``person_id`` in on this site: a new session id (any previous one is destroyed), in a cookie."""
+    """Sign ``person_id`` in on this site: a new session id (any previous one is destroyed), in a cookie.
+    ``seen_generation``: see ``SessionStore.start`` (raises ``SignedOutMeanwhile``)."""
     sid = scope_id(request)
     if sid is None:
         raise RuntimeError("no session outside a tenant or the co-op console")
     settings: Settings = request.app.state.settings
     previous = request.cookies.get(session_cookie_name(settings))
-    session = await session_store(request).start(sid, person_id, roles, replacing=previous, flags=flags)
+    session = await session_store(request).start(
+        sid, person_id, roles, replacing=previous, flags=flags, seen_generation=seen_generation
+    )
     response.cookies.append(session_cookie(settings, session.id, max_age=session.absolute_timeout))
     if (csrf := request.app.csrf_config) is not None:
         # A CSRF token from before the sign-in (perhaps planted) is worthless from now on.

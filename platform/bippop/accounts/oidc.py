@@ -229,51 +229,6 @@ def disable_config(session: Session, provider: Provider) -> bool:
     return True
 
 
-def configure_tenant(
-    settings: Settings,
-    slug: str,
-    provider_slug: str,
-    *,
-    issuer: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    disable: bool = False,
-) -> bool:
-    """What ``bippop tenants sso`` does: enable (or ``disable``) a provider for tenant ``slug``.
-    Returns False when asked to disable a provider that was never configured."""
-    from bippop.runtime.operations import resources_for
-    from bippop.tenants.services import TenantService
-
-    provider = PROVIDERS[provider_slug]
-    resources = resources_for(settings)
-    with resources.admin_sessions()() as session:
-        ref = TenantService(session, base_domain=settings.base_domain).require(slug).ref()
-    with resources.tenant_session(ref) as session, session.begin():
-        if disable:
-            return disable_config(session, provider)
-        if not (issuer and client_id and client_secret):
-            raise ValueError("issuer, client id and client secret are all needed")
-        write_config(
-            session,
-            provider,
-            issuer=issuer,
-            client_id=client_id,
-            client_secret=client_secret,
-            secret_key=settings.effective_secret_key(),
-        )
-    return True
-
-
-def declared_redirect_uri(settings: Settings, slug: str, provider_slug: str) -> str:
-    """The return address tenant ``slug`` declares at the provider (what ``bippop tenants sso`` prints)."""
-    from bippop.runtime.operations import resources_for
-    from bippop.tenants.services import TenantService
-
-    with resources_for(settings).admin_sessions()() as session:
-        ref = TenantService(session, base_domain=settings.base_domain).require(slug).ref()
-    return redirect_uri(ref, provider_slug, settings)
-
-
 # Discovery and signing keys (cached in process, by issuer) ------------------------------
 
 HTTP_TIMEOUT = httpx.Timeout(8.0, connect=4.0)

@@ -45,20 +45,30 @@ KEEP_AFTER_SECONDS = 3600
 # index, which standalone Redis allows (Redis Cluster would not: this platform uses one Redis).
 
 # KEYS: session, generation, person's index. ARGV: a new generation (used if the person has none),
-# session TTL, TTL the generation and index keep at least, session digest, session key prefix, then
-# the session's fields and values. Returns the generation the session carries.
+# session TTL, TTL the generation and index keep at least, session digest, session key prefix, the
+# generation the sign-in saw before it read the person ("*": no check, "-": none), then the session's
+# fields and values. Returns the generation the session carries, or nil when the person was signed out
+# everywhere since the sign-in saw the generation (it read roles or a password that may be stale).
 _START = """
-redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[3])
-if redis.call('TTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
-local generation = redis.call('GET', KEYS[2])
-redis.call('HSET', KEYS[1], 'generation', generation, unpack(ARGV, 6))
+local current = redis.call('GET', KEYS[2])
+local seen = ARGV[6]
+if seen ~= '*' and ((seen == '-' and current) or (seen ~= '-' and current ~= seen)) then
+  return false
+end
+if not current then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+  current = ARGV[1]
+elseif redis.call('TTL', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('HSET', KEYS[1], 'generation', current, unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 for _, digest in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if redis.call('EXISTS', ARGV[5] .. digest) == 0 then redis.call('SREM', KEYS[3], digest) end
 end
 redis.call('SADD', KEYS[3], ARGV[4])
 if redis.call('TTL', KEYS[3]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
-return generation
+return current
 """
 
 # KEYS: session. ARGV: now, "1" to count as activity, generation key prefix. Returns the session's
@@ -100,10 +110,15 @@ end
 return redis.call('DEL', KEYS[1])
 """
 
-# KEYS: generation, person's index. ARGV: new generation, session key prefix. Returns how many
-# sessions it deleted. Replacing the generation is what ends them; deleting them is tidying up.
+# KEYS: generation, person's index. ARGV: new generation, session key prefix, TTL of a generation made
+# here. Returns how many sessions it deleted. Replacing the generation is what ends them; deleting them
+# is tidying up. A person with no generation gets one, so a sign-in in flight that saw none is refused.
 _END_ALL = """
-redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+end
 local ended = 0
 for _, digest in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   ended = ended + redis.call('DEL', ARGV[2] .. digest)
@@ -113,6 +128,12 @@ return ended
 """
 
 FLAG_PREFIX = "flag:"
+# ``start`` without a generation to check (a session that no sign-in of a person starts, e.g. tests).
+ANY_GENERATION = object()
+
+
+class SignedOutMeanwhile(Exception):
+    """The person was signed out everywhere while their sign-in was under way: sign in again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,8 +242,13 @@ class SessionStore:
         *,
         replacing: str | None = None,
         flags: Iterable[str] = (),
+        seen_generation: str | object | None = ANY_GENERATION,
     ) -> Session:
-        """A new session (a new id, always); the one it replaces, if any, is destroyed."""
+        """A new session (a new id, always); the one it replaces, if any, is destroyed.
+
+        ``seen_generation`` is what ``generation()`` answered before the sign-in read the person: if they
+        were signed out everywhere since (a role removed, a password reset), ``SignedOutMeanwhile`` is
+        raised and no session starts, since what the sign-in read may be stale."""
         if replacing:
             await self.end(tenant_id, replacing)
         now = self.clock()
@@ -250,10 +276,19 @@ class SessionStore:
                 absolute + KEEP_AFTER_SECONDS,
                 session.digest,
                 _session_prefix(tenant_id),
+                "*" if seen_generation is ANY_GENERATION else str(seen_generation or "-"),
                 *session.fields(),
             ],
         )
+        if not generation:
+            raise SignedOutMeanwhile
         return dataclasses.replace(session, generation=generation.decode())
+
+    async def generation(self, tenant_id: uuid.UUID, person_id: uuid.UUID) -> str | None:
+        """The person's current generation (None when they have none): read it before reading the person
+        for a sign-in, and give it to ``start``."""
+        value = await self.redis.get(_generation_prefix(tenant_id) + str(person_id))
+        return value.decode() if isinstance(value, bytes) else value
 
     async def get(
         self, tenant_id: uuid.UUID, session_id: str | None, *, touch: bool = True
@@ -287,6 +322,10 @@ class SessionStore:
         sessions they have now is live after this call, whatever requests in flight write."""
         ended = await self._end_all(
             keys=[_generation_prefix(tenant_id) + str(person_id), _person_prefix(tenant_id) + str(person_id)],
-            args=[secrets.token_hex(16), _session_prefix(tenant_id)],
+            args=[
+                secrets.token_hex(16),
+                _session_prefix(tenant_id),
+                max(absolute for _, absolute in self.timeouts.values()) + KEEP_AFTER_SECONDS,
+            ],
         )
         return int(ended)

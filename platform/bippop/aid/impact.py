@@ -11,11 +11,11 @@ from litestar.params import FromQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bippop.accounts.admin import _use_locale
 from bippop.accounts.permissions import requires
-from bippop.aid.coordination import _coordination_page
+from bippop.aid.coordination import coordination_page
 from bippop.aid.models import HelpRequest
 from bippop.modules import registry
+from bippop.web.pages import page_locale
 
 PERIODS = {"30": 30, "90": 90, "365": 365}
 
@@ -27,7 +27,7 @@ class ImpactController(Controller):
     async def impact(
         self, request: Request, db_session: NamedDependency[AsyncSession], jours: FromQuery[str] = "90"
     ) -> Response[str]:
-        await _use_locale(request, db_session)
+        await page_locale(request, db_session)
         days = PERIODS.get(jours, 90)
         since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
         modules = await registry.enabled_modules(db_session)
@@ -54,4 +54,4 @@ class ImpactController(Controller):
             for manifest in modules
         ]
         context = {"sections": sections, "days": days, "periods": list(PERIODS.values())}
-        return await _coordination_page(request, db_session, "coordination/impact.html", context)
+        return await coordination_page(request, db_session, "coordination/impact.html", context)

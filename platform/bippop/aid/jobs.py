@@ -178,7 +178,7 @@ def _in_current_tenant(work: Callable[[AsyncSession, Clock, Settings], Awaitable
     """Run ``work`` in one transaction of the current tenant (restored by the job middleware), with the
     process's clock, and commit. The lifecycle is asynchronous: the job runs it on a loop of its own."""
     from bippop.db.engine import async_session_factory, make_async_engine
-    from bippop.runtime.resources import platform_resources
+    from bippop.tenants.resources import platform_resources
 
     tenant = require_tenant()
     settings = platform_resources().settings

@@ -74,6 +74,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts.models import Person
 from bippop.aid.models import HelpRequest
+from bippop.geography import KM_PER_DEGREE
+from bippop.geography import distance_km as distance_km  # aid/portal.py still imports it from here
 from bippop.modules.registry import module as find_module
 from bippop.web.i18n import _, current_locale, ngettext
 
@@ -88,8 +90,6 @@ CONTINUITY_CAP = 5  # past visits to the same person that still add points
 LOAD_CAP = 8  # appointments in the last 30 days at which the fair-load points reach 0
 LOAD_DAYS = 30
 REMOTE_PLACES = frozenset({"phone", "remote"})  # values of details["where"] meaning "not at home"
-EARTH_RADIUS_KM = 6371.0
-KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
 BOX_MARGIN = 1.01  # the cheap box around each volunteer's circle is a little larger than the circle
 PARIS = ZoneInfo("Europe/Paris")
 CENTROIDS_FILE = Path(__file__).with_name("data") / "communes_centroids.json.gz"
@@ -107,14 +107,6 @@ class RankedVolunteer:
     shared_languages: tuple[str, ...] = ()  # besides French
     past_visits: int = 0  # done appointments with this beneficiary
     recent_visits: int = 0  # appointments in the last 30 days
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine), in kilometres."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return EARTH_RADIUS_KM * 2 * math.asin(math.sqrt(a))
 
 
 # Commune centroids -------------------------------------------------------------------------

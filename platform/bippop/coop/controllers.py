@@ -44,7 +44,7 @@ from bippop.tenants.models import KIND_LABELS, Tenant
 from bippop.web.addresses import client_address
 from bippop.web.forms import form_problems, search_text
 from bippop.web.i18n import _
-from bippop.web.pages import _safe_next, render
+from bippop.web.pages import render, safe_next
 
 log = structlog.get_logger("bippop.coop")
 FormData = URLEncodedBody[dict[str, Any]]
@@ -130,7 +130,7 @@ async def _signed_out(request: Request) -> Response[Any]:
 
 
 async def sign_in_form(request: Request) -> Response[str]:
-    values = {"next_url": _safe_next(request.query_params.get("next_url"))}
+    values = {"next_url": safe_next(request.query_params.get("next_url"))}
     expired = request.query_params.get("expired")
     return _sign_in_page(request, values, {}, expired=expired in ("1", "lost"), form_lost=expired == "lost")
 
@@ -138,7 +138,7 @@ async def sign_in_form(request: Request) -> Response[str]:
 async def sign_in(request: Request, db_session: AsyncSession, data: dict[str, Any]) -> Response[Any]:
     email = str(data.get("email", "")).strip()
     password = str(data.get("password", ""))
-    next_url = _safe_next(str(data.get("next_url") or ""))  # a repeated field arrives as a list
+    next_url = safe_next(str(data.get("next_url") or ""))  # a repeated field arrives as a list
     errors: dict[str, str] = {}
     status = 400
     if not email:
@@ -233,7 +233,7 @@ async def code(request: Request, db_session: AsyncSession, data: dict[str, Any])
             await redis.delete(_pending_key(pending_id))
             await _forget(request, staff.email)
             log.info("staff_sign_in", staff_id=str(staff.id), second_factor=factor)
-            response: Response[Any] = Redirect(_safe_next(pending.get("next")), status_code=303)
+            response: Response[Any] = Redirect(safe_next(pending.get("next")), status_code=303)
             response.delete_cookie(PENDING_COOKIE, path=SIGN_IN_PATH)
             await start_session(request, response, staff.id, _roles(staff))
             return response

@@ -9,7 +9,7 @@ code path that forgets the tenant reads nothing (relation does not exist).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -18,8 +18,16 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from bippop.config import MAIN_CLUSTER, Settings, SettingsError
 
-if TYPE_CHECKING:
-    from bippop.tenants.context import TenantRef
+
+class TenantScope(Protocol):
+    """What scoping needs of a tenant (``tenants.context.TenantRef`` is one); `db` sits below `tenants`."""
+
+    @property
+    def schema(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
 
 SCOPE_SQL = text("select set_config('search_path', :schema, true), set_config('role', :role, true)")
 # While PostgreSQL is down or overloaded, a page answers 503 quickly (web/errors.py) instead of hanging:
@@ -80,7 +88,7 @@ def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncE
     )
 
 
-def scope_connection(connection: Connection, tenant: TenantRef) -> None:
+def scope_connection(connection: Connection, tenant: TenantScope) -> None:
     """Scope the connection's current transaction to one tenant."""
     connection.execute(SCOPE_SQL, {"schema": tenant.schema, "role": tenant.role})
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts.models import Person
 from bippop.aid.models import Appointment, HelpRequest
 from bippop.modules.registry import module as find_module
-from bippop.notifications.dispatch import area_of, first_name, speaking
+from bippop.notifications.wording import area_of, first_name, speaking
 from bippop.tenants.context import TenantRef
 from bippop.tenants.urls import tenant_url
 from bippop.web.i18n import _

@@ -24,11 +24,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from zoneinfo import ZoneInfo
+from collections.abc import Iterable, Sequence
 
-from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -38,15 +35,26 @@ from sqlalchemy.orm import Session
 from bippop.accounts.models import Person
 from bippop.aid.models import Appointment, CoordinatorTask, HelpRequest
 from bippop.config import Settings
+from bippop.geography import distance_km
 from bippop.modules.registry import module as find_module
 from bippop.notifications.models import OutboxMessage
 from bippop.notifications.providers import channel_available, is_mobile, septets, to_e164, to_gsm7
 from bippop.notifications.services import write_message
+from bippop.notifications.wording import (
+    area_of,
+    default_title,
+    details,
+    first_name,
+    format_when,
+    portal_url,
+    sentence,
+    speaking,
+    titles,
+)
 from bippop.tenants.context import TenantRef
-from bippop.tenants.urls import tenant_url
-from bippop.web.i18n import LOCALES, _, current_locale, ngettext
+from bippop.tenants.resources import platform_resources
+from bippop.web.i18n import _, current_locale, ngettext
 
-PARIS = ZoneInfo("Europe/Paris")
 CHANNELS = ("email", "sms", "voice", "coordinator")
 SMS_LIMIT = 160  # septets: one message
 # The other party's first name is worth giving for these (the volunteer to the person helped, and back).
@@ -61,107 +69,6 @@ WITH_OTHER = frozenset(
     }
 )
 APPOINTMENT_PURPOSES = frozenset({"appointment_scheduled", "appointment_reminder"})
-
-
-# Texts (English msgids; French in the catalogue) -----------------------------------------
-
-
-def titles() -> dict[str, str]:
-    """Per purpose, the news in a few words: e-mail subject, first line of a text or a call."""
-    return {
-        "request_created_for_you": _("A request for help was made for you"),
-        "request_matched": _("A volunteer will help you"),
-        "request_assigned": _("A request for help is waiting for you"),
-        "appointment_scheduled": _("An appointment has been set"),
-        "appointment_reminder": _("Reminder of your appointment"),
-        "request_cancelled": _("A request for help was cancelled"),
-        "request_reopened": _("We are looking for another volunteer"),
-        "request_released": _("You are no longer matched with a request"),
-        "series_paused": _("Regular visits paused"),
-        "series_resumed": _("Regular visits resumed"),
-        "feedback_wanted": _("How did it go?"),
-        "request_message": _("A new message about your request"),
-        "event_cancelled": _("An event was cancelled"),
-        "event_place_freed": _("A place is free for you at an event"),
-        "vetting_expiring": _("Your vetting ends soon"),
-    }
-
-
-def details() -> dict[str, str]:
-    """Per purpose, what it means and what to do (e-mail and call)."""
-    return {
-        "request_created_for_you": _(
-            "Someone asked for help on your behalf. You can follow the request on your page."
-        ),
-        "request_matched": _("A volunteer has answered your request. You will be told when a date is set."),
-        "request_assigned": _(
-            "The coordinator has matched you with a request. Please agree on a date with the person."
-        ),
-        "appointment_scheduled": _("The date has been set."),
-        "appointment_reminder": _("This is a reminder of the next appointment."),
-        "request_cancelled": _("This request has been cancelled. Thank you for your understanding."),
-        "request_reopened": _(
-            "The volunteer can no longer come. We are looking for someone else and will let you know."
-        ),
-        "request_released": _("You are no longer matched with this request. Thank you for your help."),
-        "series_paused": _("The regular visits are paused for now. They can start again at any time."),
-        "series_resumed": _("The regular visits start again."),
-        "feedback_wanted": _("Tell us in a few words how it went: it helps us do better."),
-        "request_message": _("Someone wrote to you about this request. Read it and answer on the platform."),
-        "event_cancelled": _("An event you registered for has been cancelled. We are sorry."),
-        "event_place_freed": _(
-            "A place has become free and you are now registered. If you cannot come, unregister on the events page."
-        ),
-        "vetting_expiring": _(
-            "Your vetting by the commune ends in less than a month. Ask your coordinator to renew it, so that you can keep answering the requests that need it."
-        ),
-    }
-
-
-def default_title() -> str:
-    return _("News about your request")
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "?", "!")) else text + "."
-
-
-# Who, where, when ---------------------------------------------------------------------------
-
-
-def first_name(display_name: str | None) -> str:
-    parts = (display_name or "").split()
-    return parts[0] if parts else ""
-
-
-def area_of(person: Person | None, tenant: TenantRef | None) -> str:
-    """Where, without the address: the commune (its postcode), never the street."""
-    postcode = person.postcode if person is not None else None
-    commune = tenant.name if tenant is not None and tenant.kind == "commune" else None
-    if commune and postcode:
-        return f"{commune} ({postcode})"
-    return commune or postcode or (tenant.name if tenant is not None else "")
-
-
-def format_when(moment: datetime.datetime, *, short: bool = False) -> str:
-    """In Paris time and the current language: « mardi 3 mars, 14:30 » (``short``: « mar. 3 mars 14:30 »)."""
-    pattern = "EEE d MMM HH:mm" if short else "EEEE d MMMM, HH:mm"
-    return format_datetime(moment.astimezone(PARIS), pattern, locale=current_locale.get())
-
-
-def portal_url(settings: Settings, tenant: TenantRef | None) -> str:
-    """The tenant's portal on its registered address, for links in messages: the same from a page or
-    a job (its custom domain when it has one)."""
-    return tenant_url(tenant, "", settings) if tenant is not None else ""
-
-
-@contextmanager
-def speaking(locale: str | None) -> Iterator[None]:
-    token = current_locale.set(locale if locale in LOCALES else "fr")
-    try:
-        yield
-    finally:
-        current_locale.reset(token)
 
 
 @dataclasses.dataclass
@@ -183,8 +90,6 @@ class Context:
 def _context(session: Session, tenant_name: str = "", settings: Settings | None = None) -> Context:
     tenant = session.info.get("tenant")
     if settings is None:
-        from bippop.runtime.resources import platform_resources
-
         settings = platform_resources().settings
     return Context(tenant, settings, tenant_name or (tenant.name if tenant is not None else ""))
 
@@ -306,7 +211,7 @@ def _next_appointment(session: Session, request_id: uuid.UUID, now: datetime.dat
 
 
 def email_body(person: Person, news: News, context: Context) -> str:
-    lines = [_("Hello %(name)s,") % {"name": first_name(person.display_name)}, "", _sentence(news.title)]
+    lines = [_("Hello %(name)s,") % {"name": first_name(person.display_name)}, "", sentence(news.title)]
     if news.detail:
         lines.append(news.detail)
     facts = []
@@ -327,7 +232,7 @@ def email_body(person: Person, news: News, context: Context) -> str:
 
 
 def sms_text(person: Person, news: News) -> str:
-    parts = [_("Hello %(name)s.") % {"name": first_name(person.display_name)}, _sentence(news.title)]
+    parts = [_("Hello %(name)s.") % {"name": first_name(person.display_name)}, sentence(news.title)]
     if news.when:
         parts.append(format_when(news.when, short=True) + ".")
     return fit_sms(" ".join(parts), news.short_link)
@@ -337,7 +242,7 @@ def voice_text(person: Person, news: News, context: Context) -> str:
     parts = [
         _("Hello %(name)s.") % {"name": first_name(person.display_name)},
         _("This is a message from the Bip Pop service of %(service)s.") % {"service": context.tenant_name},
-        _sentence(news.title),
+        sentence(news.title),
         news.detail,
     ]
     if news.when:
@@ -480,8 +385,6 @@ def digest_sync(
 ) -> list[uuid.UUID]:
     """One message listing ``requests`` for ``volunteer``: an e-mail when they have an address (the list
     needs one), else a text with the count and a link; nothing for someone reachable neither way."""
-    from bippop.aid.matching import distance_km
-
     if not requests or volunteer.disabled_at is not None or _already_planned(session, dedupe_key):
         return []
     context = _context(session, "", settings)

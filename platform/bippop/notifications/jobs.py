@@ -25,8 +25,9 @@ import bippop.broker  # noqa: F401  (declares actors against the platform's brok
 from bippop import clock
 from bippop.config import Settings
 from bippop.jobs import PeriodicJob
-from bippop.tenants.context import TenantRef, tenant_scope
+from bippop.tenants.context import TenantRef, require_tenant, tenant_scope
 from bippop.tenants.jobs import enqueue_per_active_tenant
+from bippop.tenants.resources import platform_resources
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +36,6 @@ log = structlog.get_logger(__name__)
 def deliver_message(message_id: str) -> None:
     """Send one outbox message of the current tenant (the job middleware restores the tenant)."""
     from bippop.notifications.services import DeliveryError, deliver
-    from bippop.runtime.resources import platform_resources
-    from bippop.tenants.context import require_tenant
 
     tenant = require_tenant()
     resources = platform_resources()
@@ -77,7 +76,6 @@ def sweep_outboxes(full: bool = False) -> None:
     tenants that queued mail since the last sweep that found their outbox empty (``full``: in every
     active tenant, the daily safety net)."""
     from bippop.notifications.services import pending_ids
-    from bippop.runtime.resources import platform_resources
 
     resources = platform_resources()
     redis = resources.redis
@@ -210,8 +208,6 @@ def plan_digests(
 
 def _run_for_current_tenant(plan: Callable[..., list[uuid.UUID]], label: str) -> list[uuid.UUID]:
     """Plan in the current tenant's scope, commit, then enqueue each message (ids only)."""
-    from bippop.runtime.resources import platform_resources
-    from bippop.tenants.context import require_tenant
 
     tenant = require_tenant()
     resources = platform_resources()
@@ -226,7 +222,6 @@ def _run_for_current_tenant(plan: Callable[..., list[uuid.UUID]], label: str) ->
 def enqueue_deliveries(tenant: TenantRef, message_ids: list[uuid.UUID]) -> None:
     """From a job, after commit: enqueue each message of ``tenant`` (ids only), and note the tenant for
     the sweeper (``announce`` does the same from a page)."""
-    from bippop.runtime.resources import platform_resources
 
     redis = platform_resources().redis
     if message_ids and redis is not None:

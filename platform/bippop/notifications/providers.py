@@ -295,43 +295,6 @@ def remove_config(session: Session, channel: str) -> bool:
     return True
 
 
-def configure_tenant(
-    settings: Settings,
-    slug: str,
-    *,
-    channel: str,
-    provider: str | None = None,
-    api_key: str | None = None,
-    sender: str | None = None,
-    endpoint: str | None = None,
-    account: str | None = None,
-    disable: bool = False,
-) -> bool:
-    """What ``bippop tenants sms`` does. Returns False when asked to remove a provider never set."""
-    from bippop.runtime.operations import resources_for
-    from bippop.tenants.services import TenantService
-
-    resources = resources_for(settings)
-    with resources.admin_sessions()() as session:
-        ref = TenantService(session, base_domain=settings.base_domain).require(slug).ref()
-    with resources.tenant_session(ref) as session, session.begin():
-        if disable:
-            return remove_config(session, channel)
-        if not (provider and api_key and sender):
-            raise ValueError("fournisseur, expéditeur et clé d'API sont nécessaires")
-        write_config(
-            session,
-            channel=channel,
-            provider=provider,
-            api_key=api_key,
-            secret_key=settings.effective_secret_key(),
-            sender=sender,
-            endpoint=endpoint,
-            account=account,
-        )
-    return True
-
-
 # Adapters ---------------------------------------------------------------------------------
 
 

@@ -22,22 +22,14 @@ from sqlalchemy import text
 
 from bippop.config import MAIN_CLUSTER, Settings
 from bippop.db import chains
-from bippop.runtime.resources import PlatformResources, platform_resources, use_resources
 from bippop.tenants.errors import TenantError
 from bippop.tenants.migrator import MigrationReport, migrate_all
+from bippop.tenants.resources import resources_for
 
 if TYPE_CHECKING:
     from bippop.tenants.models import Tenant
 
 console = Console(stderr=True, highlight=False)
-
-
-def resources_for(settings: Settings) -> PlatformResources:
-    current = platform_resources()
-    if current.settings != settings:
-        current = PlatformResources(settings)
-        use_resources(current)
-    return current
 
 
 def migrate_platform(settings: Settings) -> None:
@@ -298,17 +290,9 @@ def delete_tenant(settings: Settings, slug: str, *, grace_days: int) -> Any:
 
 
 def purge_deleted(settings: Settings) -> list[str]:
-    from bippop.storage import storage_from_settings
     from bippop.tenants import lifecycle
 
-    resources = resources_for(settings)
-    return lifecycle.purge_due(
-        resources.admin_engine,
-        storage_from_settings(settings),
-        base_domain=settings.base_domain,
-        redis=resources.redis,
-        cluster_engine=resources.admin_engine_for,
-    )
+    return lifecycle.purge_deleted(resources_for(settings))
 
 
 def move_tenant(settings: Settings, slug: str, target: str) -> str:

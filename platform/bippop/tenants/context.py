@@ -59,6 +59,11 @@ def require_tenant() -> TenantRef:
     return tenant
 
 
+def set_current_tenant(tenant: TenantRef | None) -> None:
+    """Set the tenant without a scope, for the job middleware whose start and end are two hooks."""
+    _current.set(tenant)
+
+
 @contextlib.contextmanager
 def tenant_scope(tenant: TenantRef | None) -> Iterator[TenantRef | None]:
     token = _current.set(tenant)

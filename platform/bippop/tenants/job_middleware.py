@@ -17,7 +17,8 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 
-from bippop.tenants.context import TenantRef, _current, current_tenant
+from bippop.tenants.context import TenantRef, current_tenant, set_current_tenant
+from bippop.tenants.resources import platform_resources
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +55,7 @@ class TenantMiddleware(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         raw = message.options.get(TENANT_OPTION)
-        _current.set(None)
+        set_current_tenant(None)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(job=message.actor_name, message_id=message.message_id)
         if raw is None:
@@ -74,7 +75,7 @@ class TenantMiddleware(Middleware):
             log.warning("job_skipped_inactive_tenant", tenant_id=raw)
             raise SkipMessage()
         structlog.contextvars.bind_contextvars(tenant=tenant.slug)
-        _current.set(tenant)
+        set_current_tenant(tenant)
 
     def after_process_message(
         self,
@@ -84,7 +85,7 @@ class TenantMiddleware(Middleware):
         result: Any = None,
         exception: Any = None,
     ) -> None:
-        _current.set(None)
+        set_current_tenant(None)
         structlog.contextvars.clear_contextvars()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -92,6 +93,4 @@ class TenantMiddleware(Middleware):
 
 
 def _default_loader() -> TenantMiddleware.Loader:
-    from bippop.runtime.resources import platform_resources
-
     return platform_resources().load_tenant

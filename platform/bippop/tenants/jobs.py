@@ -9,10 +9,14 @@ from typing import Any
 
 import dramatiq
 import structlog
+from sqlalchemy import text
 
 import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
+from bippop.db.engine import session_factory
 from bippop.jobs import PeriodicJob
 from bippop.tenants.context import TenantRef, tenant_scope
+from bippop.tenants.resources import platform_resources
+from bippop.tenants.retention import retention_purges
 
 log = structlog.get_logger(__name__)
 
@@ -20,7 +24,6 @@ log = structlog.get_logger(__name__)
 @dramatiq.actor(queue_name="platform", max_retries=5, time_limit=15 * 60 * 1000)
 def provision_tenant(tenant_id: str) -> None:
     """Provision one tenant (role, schema, migrations, defaults); retried until it completes."""
-    from bippop.runtime.resources import platform_resources
     from bippop.tenants.provisioning import provision
 
     resources = platform_resources()
@@ -37,7 +40,6 @@ def provision_tenant(tenant_id: str) -> None:
 @dramatiq.actor(queue_name="platform", max_retries=3)
 def refill_spare_pool() -> None:
     """Keep BIPPOP_SPARE_POOL_SIZE spare schemas at head (periodic, and after each claim)."""
-    from bippop.runtime.resources import platform_resources
     from bippop.tenants.pool import refill
 
     resources = platform_resources()
@@ -47,40 +49,40 @@ def refill_spare_pool() -> None:
 @dramatiq.actor(queue_name="platform", max_retries=3)
 def purge_deleted_tenants() -> None:
     """Periodic: remove tenants whose deletion grace period is over."""
-    from bippop.runtime.operations import purge_deleted
-    from bippop.runtime.resources import platform_resources
+    from bippop.tenants.lifecycle import purge_deleted
 
-    purge_deleted(platform_resources().settings)
+    purge_deleted(platform_resources())
 
 
 @dramatiq.actor(queue_name="platform", max_retries=3)
 def purge_audit_events() -> None:
-    """Daily: drop each tenant's audit events older than BIPPOP_AUDIT_RETENTION_DAYS (as the owner:
-    the log is append-only for the application)."""
-    from sqlalchemy import text
-
-    from bippop.accounts.audit import purge_older_than
-    from bippop.db.engine import session_factory
-    from bippop.runtime.resources import platform_resources
-
+    """Daily: run the retention purges the domains registered (the audit log's drops events older than
+    BIPPOP_AUDIT_RETENTION_DAYS) in every tenant schema, as the owner: the log is append-only for the
+    application."""
+    purges = retention_purges()
+    if not purges:
+        log.warning("no_retention_purge_registered")
+        return
     resources = platform_resources()
     with resources.admin_engine.connect() as connection:
         rows = connection.execute(
             text("select schema_name, cluster from platform.tenants where status in ('active', 'suspended')")
         ).all()
-    for schema, cluster in rows:
+    clusters = set(resources.settings.cluster_urls())
+    reachable = [(schema, cluster) for schema, cluster in rows if cluster in clusters]
+    if len(reachable) < len(rows):
+        # As active_tenants: a tenant on a cluster these settings do not declare must not stop the others.
+        log.error("tenants_on_unknown_cluster", tenants=len(rows) - len(reachable))
+    for schema, cluster in reachable:
         with session_factory(resources.admin_engine_for(cluster))() as session, session.begin():
             session.execute(text("select set_config('search_path', :s, true)"), {"s": schema})
-            purge_older_than(session, resources.settings.audit_retention_days)
+            for purge in purges.values():
+                purge(session, resources.settings)
 
 
 @dramatiq.actor(queue_name="platform", max_retries=0)
 def resume_stalled_provisioning() -> None:
     """Periodic: re-enqueue tenants left pending (their job was lost) for more than two minutes."""
-    from sqlalchemy import text
-
-    from bippop.runtime.resources import platform_resources
-
     with platform_resources().admin_engine.connect() as connection:
         ids = connection.execute(
             text(
@@ -101,7 +103,6 @@ def active_tenants() -> list[TenantRef]:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from bippop.runtime.resources import platform_resources
     from bippop.tenants.models import Tenant
 
     resources = platform_resources()

@@ -25,12 +25,13 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 
 from bippop import __version__
-from bippop.storage import Storage, tenant_prefix
+from bippop.storage import Storage, storage_from_settings, tenant_prefix
 from bippop.tenants.cache import HostCache, host_key
 from bippop.tenants.ddl import ensure_role, ensure_schema
 from bippop.tenants.errors import TenantError
 from bippop.tenants.migrator import apply_to_schema
 from bippop.tenants.naming import checked_identifier, quoted
+from bippop.tenants.resources import PlatformResources
 
 log = structlog.get_logger(__name__)
 
@@ -344,6 +345,17 @@ def purge_due(
         purge(engine, storage, tenant_id, base_domain=base_domain, redis=redis, cluster_engine=cluster_engine)
         for tenant_id in due
     ]
+
+
+def purge_deleted(resources: PlatformResources) -> list[str]:
+    """What `bippop tenants purge` and the hourly job run: ``purge_due`` with the process's resources."""
+    return purge_due(
+        resources.admin_engine,
+        storage_from_settings(resources.settings),
+        base_domain=resources.settings.base_domain,
+        redis=resources.redis,
+        cluster_engine=resources.admin_engine_for,
+    )
 
 
 def drop_schema_and_role(engine: Engine, schema: str, role: str) -> None:

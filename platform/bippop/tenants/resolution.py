@@ -15,6 +15,7 @@ the platform writes never come from this header: see ``tenants/urls.py``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import structlog
@@ -105,8 +106,16 @@ async def plain_response(send: Send, status: int, body: str) -> None:
     await send(body_event)
 
 
+# Answers for a tenant that is not active (suspended, closing): the web layer's calm page.
+InactiveTenantPage = Callable[[Scope, Receive, Send, TenantRef], Awaitable[None]]
+
+
 class HostResolutionMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
+
+    def __init__(self, inactive_page: InactiveTenantPage) -> None:
+        # Passed in by the app: the page is rendered by `web`, which sits above the tenancy core.
+        self.inactive_page = inactive_page
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         sites = scope["route_handler"].opt.get("sites", DEFAULT_SITES)
@@ -131,9 +140,7 @@ class HostResolutionMiddleware(ASGIMiddleware):
             and not site.tenant.is_active
             and not scope["route_handler"].opt.get("inactive_ok")
         ):
-            from bippop.web.pages import render_unavailable
-
-            await render_unavailable(scope, receive, send, site.tenant)
+            await self.inactive_page(scope, receive, send, site.tenant)
             return
         with tenant_scope(site.tenant):
             await next_app(scope, receive, send)

@@ -17,10 +17,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bippop.tenants import naming
+from bippop.tenants.branding import BrandingError, clean_branding
 from bippop.tenants.cache import HostCache
 from bippop.tenants.errors import TenantError
 from bippop.tenants.models import KINDS, Domain, Tenant
-from bippop.web.branding import BrandingError, clean_branding
 
 
 def _now() -> datetime.datetime:

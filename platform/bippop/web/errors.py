@@ -32,11 +32,11 @@ def _wants_html(request: Request) -> bool:
 def _form_page(request: Request) -> str:
     """The page that showed the form being sent: the same-host Referer (a form often posts to an
     action path that has no page of its own), else the path posted to."""
-    from bippop.web.pages import _safe_next
+    from bippop.web.pages import safe_next
 
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc == request.headers.get("host") and referer.path:
-        path = _safe_next(referer.path)
+        path = safe_next(referer.path)
         if path != "/" or referer.path == "/":
             return path
     return request.url.path

@@ -13,10 +13,12 @@ form or query still holds such a character when something fails gets a calm 400 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from litestar.params import URLEncodedBody
 from litestar.types import Scope
 from litestar.utils.scope.state import ScopeState
 
@@ -113,3 +115,34 @@ def _is_form(scope: Scope) -> bool:
         if name == b"content-type":
             return value.split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
     return False
+
+
+# A form post (application/x-www-form-urlencoded) as a dict; fields sent twice come as lists.
+FormData = URLEncodedBody[dict[str, Any]]
+
+
+def form_fields(data: Mapping[str, Any]) -> dict[str, str]:
+    """One string per field (a field sent twice keeps its first value), trimmed except passwords; the
+    text as sent: ``form_problems`` names the fields holding an invisible character."""
+    form: dict[str, str] = {}
+    for key in data:
+        text = first_text(data, key)
+        form[key] = text if "password" in key else text.strip()
+    return form
+
+
+def field_values(data: Mapping[str, Any], name: str) -> list[str]:
+    """Every value of a field sent several times (checkboxes): one string or a list of them."""
+    raw = data.get(name)
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    """The id a field names, or None when it is not one."""
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None

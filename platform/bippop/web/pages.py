@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import __version__
 from bippop.accounts.models import Person, Setting
+from bippop.tenants.branding import css_variables
 from bippop.tenants.context import TenantRef
 from bippop.tenants.models import KIND_LABELS
 from bippop.tenants.resolution import Site
 from bippop.web import i18n
-from bippop.web.branding import css_variables
 from bippop.web.templates import ThemeEngines
 
 ALL_SITES = ("public", "coop", "tenant")
@@ -122,10 +122,36 @@ async def tenant_default_locale(session: AsyncSession) -> str:
     return value if value in i18n.LOCALES else i18n.DEFAULT_LOCALE
 
 
+async def page_locale(request: Request, db_session: AsyncSession) -> str:
+    """The request's language (``?lang=``, then the cookie, then the tenant's default), resolved once per
+    request and set before any label or message is made; ``render_page`` and the ``locale`` dependency
+    share it."""
+    known = request.state.get("page_locale")
+    if isinstance(known, str):
+        i18n.current_locale.set(known)
+        return known
+    site: Site | None = request.state.get("site")
+    default = await tenant_default_locale(db_session) if site and site.tenant else i18n.DEFAULT_LOCALE
+    locale = i18n.pick_locale(
+        request.query_params.get("lang"), request.cookies.get(i18n.LOCALE_COOKIE), default
+    )
+    request.state.page_locale = locale
+    i18n.current_locale.set(locale)
+    return locale
+
+
+async def render_page(
+    request: Request, db_session: AsyncSession, template: str, context: dict[str, Any], status: int = 200
+) -> Response[str]:
+    """The one renderer of a tenant's pages: the theme's template, in the request's language."""
+    locale = await page_locale(request, db_session)
+    return render(request, template, context, status_code=status, default_locale=locale)
+
+
 SAME_HOST_PATH = re.compile(r"/(?![/\\])[^\\\s\x00-\x1f\x7f]*")
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path on this same host; anything else (//evil, /\\evil, https://…, control characters) goes
     home. Browsers read a backslash like a slash, so ``/\\evil.com`` would leave the site."""
     if not target or not SAME_HOST_PATH.fullmatch(target):
@@ -173,7 +199,7 @@ class PagesController(Controller):
         self, request: Request, lang: FromQuery[str] = "fr", next_url: FromQuery[str | None] = None
     ) -> Redirect:
         """Switch language without JavaScript; the choice is remembered in a cookie."""
-        target = _safe_next(next_url)
+        target = safe_next(next_url)
         response = Redirect(target, status_code=303)
         if lang in i18n.LOCALES:
             response.set_cookie(i18n.LOCALE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")

@@ -64,7 +64,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Pers
     return person if person.can_sign_in else None
 
 
-def _token_hash(raw: str) -> str:
+def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -95,7 +95,7 @@ async def issue_token(
         AccountToken(
             id=uuid.uuid4(),
             purpose=purpose,
-            token_hash=_token_hash(raw),
+            token_hash=token_hash(raw),
             person_id=person_id,
             email=normalise_email(email) if email else None,
             roles=list(roles),
@@ -115,7 +115,7 @@ class TokenCheck:
 async def check_token(session: AsyncSession, raw: str, *, lock: bool = False) -> TokenCheck:
     if not raw or len(raw) > 100:
         return TokenCheck(None, "unknown")
-    query = select(AccountToken).where(AccountToken.token_hash == _token_hash(raw))
+    query = select(AccountToken).where(AccountToken.token_hash == token_hash(raw))
     if lock:
         query = query.with_for_update()
     token = await session.scalar(query)

@@ -1,5 +1,6 @@
 """Imports every module that declares tables, so that both metadata are complete (migrations' checks,
-tests, exports)."""
+tests, exports). It lives at the top of the layers because it names every domain; `db` stays below
+them all."""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""``/demander``: asking for help, for oneself or, under a mandate, for a parent (``aid.services.requests.ask_for_help``)."""
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bippop.accounts.deps import signed_in_person
+from bippop.accounts.models import Person
+from bippop.accounts.permissions import requires
+from bippop.aid.portal.common import (
+    PERIODS,
+    WEEKDAYS,
+    for_whom,
+    module_or_404,
+    period_name,
+    visible_modules,
+    weekday_name,
+    windows_from_form,
+)
+from bippop.aid.services.requests import ask_for_help
+from bippop.geography import distance_km
+from bippop.modules import registry
+from bippop.modules.contract import ModuleManifest
+from bippop.notifications.after_commit import commit_and_announce
+from bippop.web.deps import tenant_of
+from bippop.web.drafts import take_draft
+from bippop.web.forms import FormData, form_problems
+from bippop.web.i18n import _
+from bippop.web.pages import render_page
+
+
+async def _nearest_france_services(db_session: AsyncSession, me: Person) -> dict[str, Any] | None:
+    """The nearest France Services of the list the council keeps in its settings (``france_services``)."""
+    from bippop.accounts.models import Setting
+
+    sites = await db_session.scalar(select(Setting.value).where(Setting.key == "france_services"))
+    if not sites:
+        return None
+    best, best_km = None, None
+    for site in sites:
+        km = None
+        if me.latitude is not None and me.longitude is not None and site.get("latitude") is not None:
+            km = distance_km(me.latitude, me.longitude, float(site["latitude"]), float(site["longitude"]))
+        if best is None or (km is not None and (best_km is None or km < best_km)):
+            best, best_km = site, km
+    return {**(best or {}), "distance_km": best_km}
+
+
+class AskController(Controller):
+    """Residents: ask for oneself or, under a mandate, for someone else."""
+
+    guards = [requires("requests.ask")]
+
+    @get("/demander", name="ask")
+    async def choose(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
+        modules = await registry.enabled_modules(db_session)
+        return await render_page(request, db_session, "portal/ask_choose.html", {"modules": modules})
+
+    @get("/demander/{slug:str}", name="ask-module")
+    async def form(
+        self, request: Request, db_session: NamedDependency[AsyncSession], slug: FromPath[str]
+    ) -> Response[str]:
+        manifest = module_or_404(slug, await visible_modules(db_session))
+        me = await signed_in_person(request, db_session)
+        values = await take_draft(request)
+        return await self._render(request, db_session, manifest, me, values, {})
+
+    async def _render(
+        self,
+        request: Request,
+        db_session: AsyncSession,
+        manifest: ModuleManifest,
+        me: Person,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        status: int = 200,
+    ) -> Response[str]:
+        people = await for_whom(db_session, me)
+        context = {
+            "module": manifest,
+            "values": values,
+            "errors": errors,
+            "people": people,
+            "me": me,
+            "weekdays": [(d, weekday_name(d)) for d in WEEKDAYS],
+            "periods": [(p, period_name(p)) for p in PERIODS],
+            "when": values.get("when", [])
+            if isinstance(values.get("when"), list)
+            else [values.get("when")]
+            if values.get("when")
+            else [],
+            "france_services": await _nearest_france_services(db_session, me)
+            if manifest.slug == "admin_help"
+            else None,
+            "details": {},
+        }
+        return await render_page(request, db_session, "portal/ask_form.html", context, status=status)
+
+    @post("/demander/{slug:str}")
+    async def create(
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        slug: FromPath[str],
+        data: FormData,
+    ) -> Response[Any]:
+        manifest = module_or_404(slug, await visible_modules(db_session))
+        me = await signed_in_person(request, db_session)
+        clean, errors = manifest.validate(data)
+        people = await for_whom(db_session, me)
+        target_id = str(data.get("for_whom") or (people[0].id if len(people) == 1 else ""))
+        beneficiary = next((p for p in people if str(p.id) == target_id), None)
+        if beneficiary is None:
+            errors["for_whom"] = _("Choose the person this request is for.")
+        errors.update(form_problems(data, multiline=manifest.textareas))
+        windows = windows_from_form(data)
+        if errors:
+            return await self._render(request, db_session, manifest, me, dict(data), errors, status=400)
+        assert beneficiary is not None
+        asked = await ask_for_help(
+            db_session,
+            manifest=manifest,
+            beneficiary=beneficiary,
+            actor=me,
+            created_as="beneficiary" if beneficiary.id == me.id else "relative",
+            details=clean,
+            recurring=data.get("recurring") == "on",
+            preferred_windows=windows,
+            tenant_name=tenant_of(request).name,
+        )
+        if asked.request is None:
+            await db_session.refresh(me)  # rolled back: the page shows the person again
+            return await self._render(request, db_session, manifest, me, dict(data), asked.errors, status=400)
+        await commit_and_announce(request, db_session, asked.message_ids)
+        return Redirect(f"/mes-demandes/{asked.request.id}?created=1", status_code=303)

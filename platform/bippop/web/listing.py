@@ -1,0 +1,59 @@
+"""Long lists on staff pages: page numbers read from the query, pages of ``PAGE_SIZE`` rows, and
+searches matched literally."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+PAGE_SIZE = 50
+MAX_PAGE = 10_000
+
+
+def escape_like(value: str) -> str:
+    """``value`` matched literally by ``ILIKE … ESCAPE '\\'``: its ``%`` and ``_`` are not wildcards."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def page_number(request: Request) -> int:
+    """``?page=``, from 1 to ``MAX_PAGE``; anything else is the first page."""
+    raw = request.query_params.get("page", "1")
+    return min(MAX_PAGE, max(1, int(raw))) if re.fullmatch(r"[0-9]{1,6}", raw) else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Pagination:
+    page: int
+    total: int
+    base_query: dict[str, str]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // PAGE_SIZE))
+
+    def link(self, page: int) -> str:
+        return "?" + urlencode({**self.base_query, "page": str(page)})
+
+    @property
+    def previous(self) -> str | None:
+        return self.link(self.page - 1) if self.page > 1 else None
+
+    @property
+    def next(self) -> str | None:
+        return self.link(self.page + 1) if self.page < self.pages else None
+
+
+async def paginate(
+    db_session: AsyncSession, query: Any, page: int, base_query: dict[str, str]
+) -> tuple[Sequence[Any], Pagination]:
+    """One page of ``query``'s rows, and the links to the others (the filters kept)."""
+    total = await db_session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = (await db_session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+    return rows, Pagination(page, total, {k: v for k, v in base_query.items() if v})
