@@ -104,3 +104,63 @@ def test_coordinator_signs_in_with_totp(web, resources: PlatformResources, tenan
     )
     assert good.status_code == 303, good.text
     assert web.get("/compte", headers=host("alpha")).status_code == 200
+
+
+async def test_password_checks_leave_the_event_loop_free(
+    settings: Settings, resources: PlatformResources, tenant: TenantRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 takes a core for a fraction of a second: a sign-in, a sign-up and a sign-in with an unknown
+    address each hash or check in a worker thread, never on the thread that serves every other page."""
+    import re
+    import threading
+
+    import httpx
+
+    from bippop.accounts import passwords
+
+    on_loop: list[str] = []
+    real = passwords._hasher
+
+    class Watched:
+        """The real hasher, noting each use made on the main thread (where this test serves the app)."""
+
+        def __getattr__(self, name: str) -> object:
+            if name in ("hash", "verify") and threading.current_thread() is threading.main_thread():
+                on_loop.append(name)
+            return getattr(real, name)
+
+    _, email, _ = make_person(resources, tenant, ["volunteer"])
+    monkeypatch.setattr(passwords, "_hasher", Watched())
+    app = create_app(settings)
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{BASE_DOMAIN}") as web,
+    ):
+
+        async def token_of(path: str) -> str:
+            page = await web.get(path, headers=host("alpha"))
+            found = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+            assert found, page.text
+            return found.group(1)
+
+        for form in (
+            {"email": "personne@example.org", "password": DEFAULT_PASSWORD},
+            {"email": email, "password": DEFAULT_PASSWORD},
+        ):
+            token = await token_of("/connexion")
+            answer = await web.post("/connexion", data={**form, "_csrf_token": token}, headers=host("alpha"))
+            assert answer.status_code in (303, 400)
+        web.cookies.clear()
+        signed_up = await web.post(
+            "/inscription",
+            data={
+                "display_name": "Nouvelle Personne",
+                "email": "nouvelle@example.org",
+                "password": "Un mot de passe bien long 2026 !",
+                "role": "beneficiary",
+                "_csrf_token": await token_of("/inscription"),
+            },
+            headers=host("alpha"),
+        )
+        assert signed_up.status_code in (200, 303), signed_up.text[:300]
+    assert on_loop == []

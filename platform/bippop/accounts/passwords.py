@@ -15,6 +15,8 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
@@ -86,6 +88,22 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def needs_rehash(stored_hash: str) -> bool:
     """True when the hash was made with older parameters: re-hash it at the next sign-in."""
     return _hasher.check_needs_rehash(stored_hash)
+
+
+# argon2 takes a core for a fraction of a second: on the event loop, four anonymous sign-ins at once
+# stalled every page for seconds. Pages hash and check in worker threads instead (argon2-cffi releases
+# the GIL), at most this many at once, so a burst of sign-ins queues here without taking every thread.
+_ARGON2_AT_ONCE = anyio.CapacityLimiter(2)
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """``hash_password`` in a worker thread, for pages and other async code."""
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_ARGON2_AT_ONCE)
+
+
+async def verify_password_off_loop(stored_hash: str | None, password: str) -> bool:
+    """``verify_password`` in a worker thread, for pages and other async code."""
+    return await anyio.to_thread.run_sync(verify_password, stored_hash, password, limiter=_ARGON2_AT_ONCE)
 
 
 @functools.cache

@@ -48,10 +48,10 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Staf
     """
     staff = await staff_by_email(session, email) if looks_like_email(email) else None
     stored = staff.password_hash if staff is not None else None
-    if not passwords.verify_password(stored, password) or staff is None or stored is None:
+    if not await passwords.verify_password_off_loop(stored, password) or staff is None or stored is None:
         return None
     if passwords.needs_rehash(stored):
-        staff.password_hash = passwords.hash_password(password)
+        staff.password_hash = await passwords.hash_password_off_loop(password)
     return staff if staff.can_sign_in else None
 
 

@@ -35,7 +35,7 @@ async def use_link(
         )
         if problems:
             return AccountOutcome.refused({"password": problems[0].message})
-        person.password_hash = passwords.hash_password(password)
+        person.password_hash = await passwords.hash_password_off_loop(password)
         person.email_verified_at = person.email_verified_at or now_utc()
         audit.record(
             db_session, "password_reset", actor_id=person.id, subject_type="person", subject_id=person.id
@@ -79,7 +79,7 @@ async def accept_invitation(
             roles=record.roles,
             locale="fr",
             method="invitation",
-            password_hash=passwords.hash_password(password),
+            password_hash=await passwords.hash_password_off_loop(password),
             email_verified=True,
             audit_action="invitation_accepted",
             audit_details=details,
@@ -88,7 +88,7 @@ async def accept_invitation(
     person.roles = sorted({*person.roles, *record.roles})
     # New roles and a new password: the sessions opened before end, as after a reset.
     await caller.sessions.end_all_for(caller.tenant.id, person.id)
-    person.password_hash = passwords.hash_password(password)
+    person.password_hash = await passwords.hash_password_off_loop(password)
     person.email_verified_at = now_utc()
     await db_session.flush()
     audit.record(

@@ -57,10 +57,13 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Pers
     """The person whose address and password these are (and who may sign in), else None."""
     person = await person_by_email(session, email)
     # An unknown address costs one hash check too: timing does not tell which addresses exist.
-    if not passwords.verify_password(person.password_hash if person else None, password) or person is None:
+    if (
+        not await passwords.verify_password_off_loop(person.password_hash if person else None, password)
+        or person is None
+    ):
         return None
     if person.password_hash and passwords.needs_rehash(person.password_hash):
-        person.password_hash = passwords.hash_password(password)
+        person.password_hash = await passwords.hash_password_off_loop(password)
     return person if person.can_sign_in else None
 
 

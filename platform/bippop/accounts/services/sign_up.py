@@ -54,7 +54,7 @@ async def sign_up(
         return AccountOutcome.refused(errors)
     name, email, role = form["display_name"], form["email"], form["role"]
     # Hashed whether or not the address is known: both answers then take the same time.
-    password_hash = passwords.hash_password(form["password"])
+    password_hash = await passwords.hash_password_off_loop(form["password"])
     existing = await person_by_email(db_session, email)
     if existing is not None:
         message = mail_link(
