@@ -75,7 +75,7 @@ from bippop import clock
 from bippop.accounts.models import Person
 from bippop.aid.models import HelpRequest
 from bippop.geography import KM_PER_DEGREE
-from bippop.geography import distance_km as distance_km  # aid/portal.py still imports it from here
+from bippop.geography import distance_km as distance_km  # the matching tests and benchmark read it here
 from bippop.modules.registry import module as find_module
 from bippop.web.i18n import _, current_locale, ngettext
 

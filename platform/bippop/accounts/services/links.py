@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts import passwords
 from bippop.accounts.models import AccountToken, Person
 from bippop.notifications.models import OutboxMessage
@@ -43,7 +44,7 @@ def looks_like_email(value: str) -> bool:
 
 
 def now_utc() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 async def person_by_email(session: AsyncSession, email: str) -> Person | None:
