@@ -23,9 +23,12 @@ from sqlalchemy.engine import make_url
 
 from bippop.config import Settings
 from bippop.db.engine import sqlalchemy_url
+from bippop.modules.assembly import prepare as prepare_modules
 from bippop.runtime.resources import PlatformResources, use_resources
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, make_tenant
+
+prepare_modules()  # what every process does first: the modules' tables join the tenant chain
 
 
 def _admin_url(url: str) -> str:

@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bippop import clock as bippop_clock
 from bippop.config import Settings
@@ -256,3 +257,17 @@ class HandClock(bippop_clock.Clock):
     def advance(self, **delta: float) -> datetime.datetime:
         self.at += datetime.timedelta(**delta)
         return self.at
+
+
+def forget_tenant_settings(resources: Any, tenant: TenantRef) -> None:
+    """After a test writes a tenant's settings behind the pages' back: the cached copy goes, as the
+    pages' own changes do (``web.tenant_settings.forget``)."""
+    import redis
+
+    from bippop.web.tenant_settings import forget_key
+
+    client = redis.Redis.from_url(resources.settings.redis_url or "")
+    try:
+        client.delete(forget_key(tenant.id))
+    finally:
+        client.close()

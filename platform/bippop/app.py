@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
@@ -15,22 +15,26 @@ from litestar_htmx import HTMXPlugin
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bippop import __version__
+from bippop import __version__, clock
 from bippop.accounts.admin import ADMIN_CONTROLLERS
 from bippop.accounts.auth import IdentityMiddleware, csrf_bound_to_session, secure_cookies
 from bippop.accounts.controllers import ACCOUNT_CONTROLLERS
+from bippop.accounts.permissions import Requires, unknown_actions
 from bippop.accounts.rate_limits import RateLimiter
 from bippop.accounts.sso import SsoController
+from bippop.aid.calendar import CalendarFeedController
 from bippop.aid.coordination import COORDINATION_CONTROLLERS
 from bippop.aid.impact import ImpactController
 from bippop.aid.portal import PORTAL_CONTROLLERS
+from bippop.assembly import wire_site_pages
 from bippop.broker import build_broker, configure_broker
 from bippop.config import MAIN_CLUSTER, Settings, get_settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.deps import provide_db_session, provide_site
 from bippop.health import healthz, readyz
 from bippop.modules import registry as module_registry
-from bippop.notifications.calendar import CalendarFeedController
+from bippop.modules.assembly import module_routers
+from bippop.modules.assembly import prepare as prepare_modules
 from bippop.notifications.controllers import DevOutboxController
 from bippop.observability import RequestLogMiddleware, configure_logging
 from bippop.storage import storage_from_settings
@@ -44,38 +48,39 @@ from bippop.web.templates import ThemeEngines
 REQUEST_MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
-    configure_logging(settings)
-    templates = ThemeEngines(settings.themes_dir, extra_dirs=module_registry.template_dirs())
+async def open_resources(app: Litestar) -> None:
+    """The process's connections, opened at startup: database pools (one per cluster), Redis, the host
+    resolver, file storage, the rate limiter and the broker pages enqueue their jobs on."""
+    settings: Settings = app.state.settings
+    engine = make_async_engine(settings)
+    redis = Redis.from_url(settings.redis_url or "", socket_timeout=3, socket_connect_timeout=3)
+    app.state.engine = engine
+    app.state.redis = redis
+    app.state.session_factory = async_session_factory(engine)
+    # One pool per PostgreSQL cluster; a tenant's requests go to the cluster that holds it.
+    app.state.cluster_engines = {
+        name: engine if name == MAIN_CLUSTER else make_async_engine(settings, cluster=name)
+        for name in settings.cluster_urls()
+    }
+    app.state.cluster_sessions = {
+        name: async_session_factory(cluster) for name, cluster in app.state.cluster_engines.items()
+    }
+    app.state.resolver = HostResolver(
+        settings.base_domain, engine, AsyncHostCache(redis, settings.host_cache_seconds)
+    )
+    app.state.storage = storage_from_settings(settings)
+    app.state.rate_limiter = RateLimiter(settings.redis_url or "")
+    configure_broker(build_broker(settings))
 
-    async def startup(app: Litestar) -> None:
-        engine = make_async_engine(settings)
-        redis = Redis.from_url(settings.redis_url or "", socket_timeout=3, socket_connect_timeout=3)
-        app.state.engine = engine
-        app.state.redis = redis
-        app.state.session_factory = async_session_factory(engine)
-        # One pool per PostgreSQL cluster; a tenant's requests go to the cluster that holds it.
-        app.state.cluster_engines = {
-            name: engine if name == MAIN_CLUSTER else make_async_engine(settings, cluster=name)
-            for name in settings.cluster_urls()
-        }
-        app.state.cluster_sessions = {
-            name: async_session_factory(cluster) for name, cluster in app.state.cluster_engines.items()
-        }
-        app.state.resolver = HostResolver(
-            settings.base_domain, engine, AsyncHostCache(redis, settings.host_cache_seconds)
-        )
-        app.state.storage = storage_from_settings(settings)
-        app.state.rate_limiter = RateLimiter(settings.redis_url or "")
-        # Pages enqueue jobs (mail) after their commit.
-        configure_broker(build_broker(settings))
 
-    async def shutdown(app: Litestar) -> None:
-        await app.state.redis.aclose()
-        for cluster in app.state.cluster_engines.values():
-            await cluster.dispose()
+async def close_resources(app: Litestar) -> None:
+    await app.state.redis.aclose()
+    for cluster in app.state.cluster_engines.values():
+        await cluster.dispose()
 
+
+def route_handlers(settings: Settings, templates: ThemeEngines) -> list[Any]:
+    """Every page of every domain, then each installed module's (behind its "switched on" guard)."""
     static_routers = [
         create_static_files_router(
             path=f"/static/{theme}",
@@ -87,21 +92,46 @@ def create_app(settings: Settings | None = None) -> Litestar:
         for theme in templates.environments
     ]
     development_only = [DevOutboxController] if settings.is_development else []
-    return Litestar(
-        route_handlers=[
-            healthz,
-            readyz,
-            PagesController,
-            *ACCOUNT_CONTROLLERS,
-            *PORTAL_CONTROLLERS,
-            *ADMIN_CONTROLLERS,
-            *COORDINATION_CONTROLLERS,
-            ImpactController,
-            SsoController,
-            CalendarFeedController,
-            *development_only,
-            *static_routers,
-        ],
+    return [
+        healthz,
+        readyz,
+        PagesController,
+        *ACCOUNT_CONTROLLERS,
+        *wire_site_pages(),  # shared paths' pages of each site kind, and the co-op console's controllers
+        *PORTAL_CONTROLLERS,
+        *ADMIN_CONTROLLERS,
+        *COORDINATION_CONTROLLERS,
+        ImpactController,
+        SsoController,
+        CalendarFeedController,
+        *module_routers(),
+        *development_only,
+        *static_routers,
+    ]
+
+
+def check_guards(app: Litestar) -> None:
+    """Refuse to start with a route guarded by an action the permission matrix does not hold (a module's
+    actions join the matrix at ``prepare``, after its controllers were defined)."""
+    named = [
+        guard.action
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        for guard in handler.resolve_guards()
+        if isinstance(guard, Requires)
+    ]
+    unknown = unknown_actions(named)
+    if unknown:
+        raise RuntimeError(f"routes guarded by actions missing from the permission matrix: {unknown}")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    prepare_modules()
+    templates = ThemeEngines(settings.themes_dir, extra_dirs=module_registry.template_dirs())
+    app = Litestar(
+        route_handlers=route_handlers(settings, templates),
         dependencies={
             "site": Provide(provide_site, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
@@ -131,9 +161,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A signed-in request's CSRF token must be its own session's (Litestar's check is cookie = token).
         guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin()],
-        on_startup=[startup],
-        on_shutdown=[shutdown],
-        state=State({"settings": settings, "templates": templates, "clock": time.time}),
+        on_startup=[open_resources],
+        on_shutdown=[close_resources],
+        state=State({"settings": settings, "templates": templates, "clock": clock.seconds}),
         exception_handlers={
             HTTPException: http_error_page,
             RedisError: redis_unavailable_page,
@@ -144,3 +174,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Every form is a few KB of text and nothing is uploaded: a stranger's body is read up to 1 MB.
         request_max_body_size=REQUEST_MAX_BODY_BYTES,
     )
+    check_guards(app)
+    return app

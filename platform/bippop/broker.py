@@ -8,18 +8,16 @@ imports free of network connections and lets tests pick their broker.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import dramatiq
-from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
+import bippop.jobs  # noqa: F401  (sets the stub broker that actors are declared against)
 from bippop.config import Settings, SettingsError
 from bippop.tenants.job_middleware import TenantMiddleware
 
 _lock = threading.Lock()
-_declaring = StubBroker()
-_declaring.emit_after("process_boot")
-dramatiq.set_broker(_declaring)
 
 
 def build_broker(
@@ -69,3 +67,15 @@ def configure_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
             broker.declare_actor(actor)
         dramatiq.set_broker(broker)
     return broker
+
+
+def enqueue_by_name(queue_name: str, actor_name: str, *args: Any) -> dramatiq.Message[Any]:
+    """Enqueue a job of an actor that a higher layer declares (this process may not have imported it):
+    the message is built by name, and goes through the broker's middleware like ``actor.send``."""
+    broker = dramatiq.get_broker()
+    if queue_name not in broker.get_declared_queues():
+        broker.declare_queue(queue_name)
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
+    )
+    return broker.enqueue(message)

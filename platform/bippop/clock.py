@@ -2,9 +2,11 @@
 
 Services and jobs take a ``Clock`` (or a moment read from one) instead of asking the system, so that a
 test, a replay or a job catching up can set the time: ``clock.now()`` is an aware UTC datetime,
-``clock.today()`` the calendar day in Paris (the councils' day), and calling the clock gives seconds
-since the epoch, what ``app.state.clock`` has handed out so far. Code that is not given a clock uses
-the process's, ``current()``: the system's, unless ``use()`` installs another (a test's hand-moved one).
+``clock.today()`` the calendar day in Paris (the councils' day), and calling the clock (or
+``clock.seconds()``, what ``app.state.clock`` hands out) gives seconds since the epoch. Code that is
+not given a clock uses the process's, ``current()``: the system's, unless ``use()`` installs another
+(a test's hand-moved one). Nothing else reads the system's time (tests/unit/test_clock.py scans for it);
+durations inside one process (timeouts, log timings, in-process caches) use ``time.monotonic``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def now() -> datetime.datetime:
 def today() -> datetime.date:
     """Today in Paris, by the process's clock."""
     return _current.today()
+
+
+def seconds() -> float:
+    """Seconds since the epoch, by the process's clock: for times other processes read too (expiry
+    scores in Redis, ``app.state.clock``). A duration inside one process wants ``time.monotonic``."""
+    return _current()
 
 
 def paris_day(moment: datetime.datetime) -> datetime.date:

@@ -6,20 +6,34 @@ Idempotent: a later start finds it and changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import uuid
 
 from sqlalchemy import Engine, func, select
 
+from bippop import clock
 from bippop.accounts.models import Person
 from bippop.accounts.passwords import hash_password
 from bippop.db.engine import session_factory
+from bippop.modules.registry import installed_modules
 from bippop.tenants.cache import HostCache
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "bippop-demo-2026"  # noqa: S105 (printed on purpose: demo data only)
+
+
+# The demo's volunteers can do what the installed modules ask for: Julien everything, Amina what needs
+# no full vetting.
+ALL_SKILLS = sorted({skill for m in installed_modules().values() for skill in m.matching.skills})
+SKILLS_UP_TO_LEVEL_1 = sorted(
+    {
+        skill
+        for m in installed_modules().values()
+        if m.matching.vetting_level <= 1
+        for skill in m.matching.skills
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +44,6 @@ class DemoPerson:
     extra: tuple[tuple[str, object], ...] = ()
 
 
-VOLUNTEER_SKILLS = ["reading_aloud", "digital_help", "walking_companion", "errands", "mentoring"]
 DEMO_PEOPLE = (
     DemoPerson("Claire Martin", "coordination@demo.localhost", ("coordinator", "tenant_admin")),
     DemoPerson(
@@ -39,7 +52,7 @@ DEMO_PEOPLE = (
         ("volunteer",),
         (
             ("vetting_level", 2),
-            ("skills", [*VOLUNTEER_SKILLS, "admin_formalities"]),
+            ("skills", ALL_SKILLS),
             ("latitude", 49.4179),
             ("longitude", 2.8261),
             ("commune_code", "60159"),
@@ -51,7 +64,7 @@ DEMO_PEOPLE = (
         ("volunteer",),
         (
             ("vetting_level", 1),
-            ("skills", VOLUNTEER_SKILLS),
+            ("skills", SKILLS_UP_TO_LEVEL_1),
             ("languages", ["fr", "ar"]),
             ("latitude", 49.4095),
             ("longitude", 2.8347),
@@ -108,7 +121,7 @@ def seed_demo(engine: Engine, *, base_domain: str, host_cache: HostCache | None)
                         email=person.email,
                         password_hash=hash_password(DEMO_PASSWORD),
                         roles=list(person.roles),
-                        email_verified_at=datetime.datetime.now(datetime.UTC),
+                        email_verified_at=clock.now(),
                         **dict(person.extra),
                     )
                 )

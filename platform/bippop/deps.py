@@ -21,7 +21,8 @@ async def provide_db_session(request: Request) -> AsyncIterator[AsyncSession]:
     tenant = site.tenant if site else None
     factories = request.app.state.cluster_sessions
     factory = factories[tenant.cluster] if tenant is not None else request.app.state.session_factory
-    async with factory(info={"tenant": tenant}) as session:
+    # The app's settings travel with the session: what a service writes (messages' links) uses these.
+    async with factory(info={"tenant": tenant, "settings": request.app.state.settings}) as session:
         try:
             yield session
             await session.commit()

@@ -4,6 +4,10 @@
 Each domain keeps that list in its own ``jobs.py`` (``tenants``, ``notifications``, ``aid``), beside the
 actors; the scheduler collects them (``bippop.scheduler``). This module sits at the bottom: it knows
 dramatiq and nothing of the domains.
+
+Importing it sets a stub broker as dramatiq's global one, so that every module declaring actors (the
+tenancy core included, below ``bippop.broker``) declares them without a connection; ``bippop.broker``
+builds the real broker and moves them onto it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+# Actors are declared against this stub until ``bippop.broker.configure_broker`` moves them.
+DECLARING_BROKER = StubBroker()
+DECLARING_BROKER.emit_after("process_boot")
+dramatiq.set_broker(DECLARING_BROKER)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 It names no job: each domain declares its own beside its actors (``PERIODIC_JOBS`` in its ``jobs.py``,
 listed in ``JOB_MODULES``, the one registry the worker loads too), and the scheduler adds them all.
-Service modules will bring theirs through their manifest: ``build_scheduler(settings, extra=...)``.
+Service modules bring theirs the same way, named in their manifest (``jobs``: modules with actors and a
+``PERIODIC_JOBS`` list); ``build_scheduler(settings, extra=...)`` adds more (tests).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 from bippop.broker import build_broker, configure_broker
 from bippop.config import Settings
 from bippop.jobs import PeriodicJob, collect
+from bippop.modules.assembly import job_modules as module_job_modules
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -24,10 +26,13 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # The modules that declare actors and periodic jobs, one per domain; the worker imports the same.
-JOB_MODULES = ("bippop.tenants.jobs", "bippop.notifications.jobs", "bippop.aid.jobs")
+JOB_MODULES = ("bippop.tenants.jobs", "bippop.runtime.jobs", "bippop.notifications.jobs", "bippop.aid.jobs")
 
 
-def load_job_modules(names: Iterable[str] = JOB_MODULES) -> list[ModuleType]:
+def load_job_modules(names: Iterable[str] | None = None) -> list[ModuleType]:
+    """The domains' job modules and the installed service modules' (or only ``names``)."""
+    if names is None:
+        names = (*JOB_MODULES, *module_job_modules())
     return [importlib.import_module(name) for name in names]
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from bippop.broker import build_broker, configure_broker
 from bippop.config import get_settings
+from bippop.modules.assembly import prepare as prepare_modules
 from bippop.observability import configure_logging
-from bippop.scheduler import JOB_MODULES, load_job_modules
+from bippop.scheduler import load_job_modules
 
 
 def load_jobs() -> None:
-    load_job_modules(JOB_MODULES)  # the scheduler's registry: every job it enqueues has its actor here
+    prepare_modules()
+    load_job_modules()  # the scheduler's registry (domains' and modules'): every job it enqueues has its actor here
 
 
 _settings = get_settings()

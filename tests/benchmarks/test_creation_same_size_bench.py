@@ -79,7 +79,7 @@ def downgrade() -> None:
 def wide_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     assert settings.database_admin_url
     folder = tmp_path_factory.mktemp("wide") / "versions"
-    _write_wide_schema(folder, chains.head("tenant"))
+    _write_wide_schema(folder, chains.own_head("tenant"))
     chains.add_version_location("tenant", folder)
     with own_database(settings.database_admin_url, settings.database_url, "wide") as (app, admin):
         wide = settings.replace(database_url=app, database_admin_url=admin)

@@ -93,7 +93,7 @@ def test_real_change_across_the_fleet(scale_settings: Settings, tmp_path: Path) 
     plain_a = _plain_schemas(plain_engine, TENANTS, base_sql, "plain")
     plain_b = _plain_schemas(plain_engine, TENANTS, base_sql, "plainb")
 
-    write_synthetic_change(tmp_path / "versions", before)
+    write_synthetic_change(tmp_path / "versions", chains.own_head("tenant"))
     chains.add_version_location("tenant", tmp_path / "versions")
     try:
         change_sql = chains.tenant_upgrade_sql(before)

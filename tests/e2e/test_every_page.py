@@ -14,9 +14,10 @@ from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import update
 
 from bippop.accounts.models import AccountToken, Mandate, Person
-from bippop.aid.models import Appointment, Event, HelpRequest
+from bippop.aid.models import Appointment, HelpRequest
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from bippop_modules.events.models import Event
 from support import DEFAULT_PASSWORD, make_person, totp_now
 
 pytestmark = pytest.mark.e2e

@@ -117,11 +117,13 @@ def test_visit_asked_popped_reminded_reported(
     assert_accessible(page)
 
     # The reminder job runs (24 hours before).
-    from bippop.notifications import jobs as notification_jobs
-    from bippop.notifications.models import OutboxMessage
+    from bippop.aid import reminders as reminder_jobs
+    from bippop.outbox.models import OutboxMessage
 
     with resources.sessions()(info={"tenant": tenant}) as session, session.begin():
-        notification_jobs.plan_reminders(session, now=datetime.datetime.now(datetime.UTC))
+        reminder_jobs.plan_reminders(
+            session, now=datetime.datetime.now(datetime.UTC), settings=resources.settings
+        )
     with resources.sessions()(info={"tenant": tenant}) as session:
         reminders = session.scalars(
             select(OutboxMessage).where(

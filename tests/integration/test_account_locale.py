@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bippop.accounts.models import Person
 from bippop.app import create_app
 from bippop.config import Settings
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host

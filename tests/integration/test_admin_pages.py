@@ -25,7 +25,7 @@ from bippop.accounts.models import AccountToken, AuditEvent, Mandate, Person
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.db.engine import async_session_factory, make_async_engine
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from support import (

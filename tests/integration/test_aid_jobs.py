@@ -25,7 +25,7 @@ from bippop.aid.models import Appointment, CoordinatorTask, HelpRequest, Request
 from bippop.config import Settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.modules.registry import installed_modules
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.tenants.context import NoTenant, TenantRef, current_tenant, tenant_scope
 from support import HandClock, make_tenant, running_worker
 

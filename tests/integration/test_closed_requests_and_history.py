@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts.models import Person
 from bippop.aid import lifecycle
+from bippop.aid.calendar import token_hash
 from bippop.aid.models import Appointment, AppointmentSeries, HelpRequest, RequestEvent
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.modules.registry import installed_modules
-from bippop.notifications.calendar import token_hash
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, csrf_token, host, log_in, make_person, make_tenant

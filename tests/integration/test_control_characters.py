@@ -32,12 +32,13 @@ from bippop.accounts import mfa
 from bippop.accounts.models import AccountToken, Mandate, Person
 from bippop.accounts.passwords import hash_password
 from bippop.accounts.permissions import Requires, allowed
-from bippop.aid.models import Appointment, Concern, CoordinatorTask, Event, HelpRequest, RequestEvent
+from bippop.accounts.staff_models import Staff
+from bippop.aid.models import Appointment, Concern, CoordinatorTask, HelpRequest, RequestEvent
 from bippop.app import create_app
 from bippop.config import Settings
-from bippop.coop.models import Staff
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from bippop_modules.events.models import Event
 from support import BASE_DOMAIN, DEFAULT_PASSWORD, host, log_in, make_person, make_tenant, totp_now
 
 SLUG = "invisibles"

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from bippop.accounts import mfa
 from bippop.accounts.auth import COOP_SCOPE
 from bippop.accounts.passwords import hash_password
+from bippop.accounts.staff_models import Staff, StaffRecoveryCode
 from bippop.app import create_app
 from bippop.config import Settings
-from bippop.coop.models import Staff, StaffRecoveryCode
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, make_person

@@ -23,14 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bippop.accounts import audit
 from bippop.accounts.models import AuditEvent, Person, Setting
-from bippop.aid import events as event_service
 from bippop.aid.coordination import concern_reported, paris_moment
 from bippop.aid.models import (
     Appointment,
     Concern,
     CoordinatorTask,
-    Event,
-    EventRegistration,
     HelpRequest,
     RequestEvent,
     RequestMessage,
@@ -41,12 +38,15 @@ from bippop.app import create_app
 from bippop.config import Settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.modules.registry import ENABLED_SETTING
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from bippop_modules.events import registrations as event_service
+from bippop_modules.events.models import Event, EventRegistration
 from support import (
     BASE_DOMAIN,
     csrf_token,
+    forget_tenant_settings,
     host,
     log_in,
     make_person,
@@ -198,11 +198,13 @@ def run(coroutine_factory: Any, settings: Settings) -> Any:
 def enabled_modules(resources: PlatformResources, tenant: TenantRef, slugs: list[str]) -> Iterator[None]:
     with resources.tenant_session(tenant) as session, session.begin():
         session.merge(Setting(key=ENABLED_SETTING, value=slugs))
+    forget_tenant_settings(resources, tenant)
     try:
         yield
     finally:
         with resources.tenant_session(tenant) as session, session.begin():
             session.execute(delete(Setting).where(Setting.key == ENABLED_SETTING))
+        forget_tenant_settings(resources, tenant)
 
 
 # --- phone intake --------------------------------------------------------------------------------
@@ -993,6 +995,7 @@ def test_the_administrator_switches_services_on_and_off(
     finally:
         with resources.tenant_session(desk) as session, session.begin():
             session.execute(delete(Setting).where(Setting.key == ENABLED_SETTING))
+        forget_tenant_settings(resources, desk)  # written behind the pages' back: the cached copy goes
 
 
 # --- tenants and roles ---------------------------------------------------------------------------

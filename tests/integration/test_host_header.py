@@ -27,10 +27,10 @@ from sqlalchemy import delete, select
 
 from bippop.accounts.models import Person, Setting
 from bippop.aid.models import Appointment, HelpRequest
+from bippop.aid.reminders import plan_reminders
 from bippop.app import create_app
 from bippop.config import Settings
-from bippop.notifications.jobs import plan_reminders
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.channels import configure_sign_in
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
@@ -357,6 +357,33 @@ def test_sso_return_address_is_the_registered_address(
 
 
 # Jobs ---------------------------------------------------------------------------------------------
+
+
+def test_request_news_written_by_a_page_use_the_apps_settings(
+    web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    """A page writes its news with the application's settings, carried by its session, never with a
+    second Settings of the process (whose public address differs here): the link has this app's port."""
+    helped, helped_email, _secret = make_person(resources, tenant, ["beneficiary"])
+    volunteer, volunteer_email, _secret = make_person(resources, tenant, ["volunteer"])
+    request_id = uuid.uuid4()
+    with resources.tenant_session(tenant) as session, session.begin():
+        session.add(
+            HelpRequest(
+                id=request_id,
+                module="visits",
+                beneficiary_id=helped,
+                volunteer_id=volunteer,
+                created_as="beneficiary",
+                status="matched",
+                details={"frequency": "once"},
+            )
+        )
+    log_in(web, "alpha", helped_email)
+    response = send(web, f"/mes-demandes/{request_id}/message", {"body": "Bonjour"}, SLUG_HOST)
+    assert response.status_code == 303, response.text
+    (mail,) = [m for m in mails_to(resources, tenant, volunteer_email) if m.purpose == "request_message"]
+    assert f"{REGISTERED}/benevole/demandes/{request_id}" in mail.body
 
 
 def test_reminder_links_written_by_the_job_use_the_custom_domain(

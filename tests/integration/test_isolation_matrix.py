@@ -48,7 +48,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.testing import TestClient
 from litestar.utils import normalize_path
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 import bippop.broker  # noqa: F401  (the actors below are declared on the platform's broker)
 from bippop.accounts.mfa import mfa_required
@@ -61,7 +61,15 @@ from bippop.storage import InvalidKey, LocalStorage, Storage, TenantFiles, stora
 from bippop.tenants.context import TenantRef, current_tenant, tenant_cache_key, tenant_scope
 from bippop.tenants.job_middleware import TENANT_OPTION, CrossTenantMessage
 from bippop.tenants.resolution import ANY_SITE, DEFAULT_SITES
-from support import BASE_DOMAIN, DEFAULT_PASSWORD, make_person, running_worker, totp_now
+from plugin_modules import installed_plugins
+from support import (
+    BASE_DOMAIN,
+    DEFAULT_PASSWORD,
+    forget_tenant_settings,
+    make_person,
+    running_worker,
+    totp_now,
+)
 
 # Roles --------------------------------------------------------------------------------------------------
 
@@ -157,7 +165,7 @@ def matrix_settings(max_examples: int) -> hypothesis.settings:
 # The custom domains conftest gives the two tenants.
 DOMAINS = {"alpha": "aide.alphaville.fr", "beta": "entraide.betaville.fr"}
 MARKER_FILE = ("matrix", "marker.txt")
-MATRIX_TOUCHED_SETTINGS = ("modules.enabled",)
+MATRIX_TOUCHED_SETTINGS = ("modules.enabled", "module.events")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,6 +233,11 @@ def _seed(resources: PlatformResources, storage: Storage, ref: TenantRef) -> See
     person_marker = f"secret-{ref.slug}-{tag}"
     with resources.sessions()(info={"tenant": ref}) as session, session.begin():
         session.add(Person(id=person_id, display_name=person_marker, roles=["volunteer"]))
+        # The third-party module's own table (``plugins``): its page must show only its tenant's rows.
+        session.execute(
+            text("insert into gardening_plots (id, name) values (:id, :name)"),
+            {"id": uuid.uuid4(), "name": person_marker},
+        )
     files = TenantFiles(storage, ref)
     file_marker = f"secret-file-{ref.slug}-{tag}"
     files.put(*MARKER_FILE, file_marker.encode())
@@ -247,8 +260,24 @@ def _seed(resources: PlatformResources, storage: Storage, ref: TenantRef) -> See
 
 
 @pytest.fixture(scope="module")
+def plugins(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, tenant: TenantRef, other_tenant: TenantRef
+) -> Iterator[Path]:
+    """A third-party module installed for the whole matrix: its page joins the route table (with its
+    permission), its table each tenant's schema, and the victim's rows there are markers too."""
+    with installed_plugins(
+        tmp_path_factory.mktemp("matrix-plugins"), settings, [tenant, other_tenant]
+    ) as target:
+        yield target
+
+
+@pytest.fixture(scope="module")
 def world(
-    settings: Settings, resources: PlatformResources, tenant: TenantRef, other_tenant: TenantRef
+    settings: Settings,
+    resources: PlatformResources,
+    tenant: TenantRef,
+    other_tenant: TenantRef,
+    plugins: Path,
 ) -> Iterator[World]:
     storage = storage_from_settings(settings)
     alpha, beta = _seed(resources, storage, tenant), _seed(resources, storage, other_tenant)
@@ -257,16 +286,18 @@ def world(
     for seeded in (alpha, beta):
         with resources.sessions()(info={"tenant": seeded.ref}) as session, session.begin():
             session.execute(delete(Person).where(Person.id == seeded.person_id))
+            session.execute(text("delete from gardening_plots where name = :n"), {"n": seeded.person_marker})
             # Signed-in administrators really used alpha's forms (that is the point): put back what other
             # test modules rely on.
             session.execute(delete(Setting).where(Setting.key.in_(MATRIX_TOUCHED_SETTINGS)))
+        forget_tenant_settings(resources, seeded.ref)
         storage.delete(seeded.storage_key)
         assert resources.redis is not None
         resources.redis.delete(seeded.cache_key)
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings) -> Litestar:
+def app(settings: Settings, plugins: Path) -> Litestar:
     return create_app(settings)
 
 
@@ -567,6 +598,8 @@ def test_route_table_is_all_covered(app: Litestar, routes: list[RouteCase]) -> N
     assert cases, "no route found: the route table moved?"
     # A websocket or mounted ASGI route would escape the requests below: extend the matrix first.
     assert not others, f"routes this matrix cannot request yet: {others}"
+    # A module's pages are routes like any other: the third-party module's and a built-in one's.
+    assert {"gardening-plots", "events", "coordination-events"} <= {case.name for case in cases}
     for case in cases:
         assert case.methods, case
         assert case.sites == ANY_SITE or set(case.sites) <= {"public", "coop", "tenant"}, case

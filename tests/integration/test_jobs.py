@@ -122,6 +122,7 @@ def test_scheduler_enqueues_each_periodic_job_once(settings: Settings) -> None:
         "extend_recurring_series",
         "check_vettings",
         "reoffer_requests",
+        "purge_event_registrations",  # the events module's, from its manifest
     }
     assert jobs["purge_deleted_tenants"].trigger.interval.total_seconds() == 3600
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

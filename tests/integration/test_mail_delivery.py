@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.notifications import jobs as notification_jobs
-from bippop.notifications.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources, platform_resources, use_resources
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, DEFAULT_PASSWORD, csrf_token, host, running_worker
@@ -167,7 +167,7 @@ def test_a_delivery_job_in_one_tenants_scope_cannot_send_anothers_message(
     tenant: TenantRef,
     other_tenant: TenantRef,
 ) -> None:
-    from bippop.notifications.services import queue_email
+    from bippop.outbox.writing import queue_email
     from bippop.tenants.context import tenant_scope
 
     resources = platform_resources()

@@ -95,6 +95,7 @@ def test_killed_migration_resumes_and_never_leaves_a_tenant_half_done(
     setup = _python(
         "from bippop.config import get_settings\n"
         "from bippop.runtime.operations import migrate_everything, create_tenant\n"
+        "from bippop.modules.assembly import prepare; prepare()\n"
         "import logging; logging.disable(logging.CRITICAL)\n"
         "s = get_settings(); migrate_everything(s)\n"
         f"for i in range({TENANTS}): create_tenant(s, f'resume-{{i:03d}}', f'Reprise {{i}}', 'commune', '06006')\n",
@@ -102,7 +103,10 @@ def test_killed_migration_resumes_and_never_leaves_a_tenant_half_done(
     )
     assert setup.wait(180) == 0
     extra = tmp_path / "versions"
-    new_head = write_synthetic_change(extra, chains.head("tenant"), sleep_seconds=0.05)
+    # The change revises the core's own head; the modules' branches stay heads beside it.
+    core = chains.own_head("tenant")
+    change = write_synthetic_change(extra, core, sleep_seconds=0.05)
+    new_head = chains.HEADS_SEPARATOR.join(sorted({*chains.heads("tenant")} - {core} | {change}))
     engine = create_engine(own_database)
 
     first = _python(_migrate_code(extra), env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

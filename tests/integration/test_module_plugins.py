@@ -3,92 +3,24 @@ discovered and can be switched on per tenant; a broken one is left out, never a 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop.config import Settings
 from bippop.modules import registry
-
-PACKAGE = """
-from bippop.modules.contract import Field, Label, ModuleManifest, Statistic
-
-manifest = ModuleManifest(
-    slug="gardening",
-    name=Label("Jardinage partagé", "Shared gardening"),
-    description=Label("Un bénévole vous aide au jardin.", "A volunteer helps in your garden."),
-    icon="leaf",
-    fields=(Field("task", Label("Que faut-il faire ?", "What needs doing?"), "textarea"),),
-    statistics=(Statistic("gardens", Label("Jardins aidés", "Gardens helped"), lambda rs: len(rs)),),
-)
-"""
-
-BROKEN = "raise RuntimeError('this module is broken on purpose')\n"
-
-
-def _package(root: Path, name: str, module_source: str, entry: str) -> Path:
-    folder = root / name
-    (folder / name).mkdir(parents=True)
-    (folder / name / "__init__.py").write_text(module_source)
-    (folder / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [build-system]
-            requires = ["setuptools>=70"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "{name.replace("_", "-")}"
-            version = "1.0.0"
-
-            [project.entry-points."bippop.modules"]
-            {entry} = "{name}:manifest"
-            """
-        )
-    )
-    return folder
+from bippop.tenants.context import TenantRef
+from plugin_modules import installed_plugins
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """pip installs two small module packages into a folder put on sys.path: what `pip install` does."""
-    root = tmp_path_factory.mktemp("plugins")
-    target = root / "site"
-    good = _package(root, "bippop_gardening", PACKAGE, "gardening")
-    broken = _package(root, "bippop_broken", BROKEN, "broken")
-    for package in (good, broken):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-build-isolation",
-                "--no-index",
-                "--disable-pip-version-check",
-                "--target",
-                str(target),
-                str(package),
-            ],
-            check=True,
-        )
-    sys.path.insert(0, str(target))
-    import importlib
-
-    importlib.invalidate_caches()
-    registry.refresh()
-    yield target
-    sys.path.remove(str(target))
-    for name in [m for m in sys.modules if m.startswith(("bippop_gardening", "bippop_broken"))]:
-        del sys.modules[name]
-    importlib.invalidate_caches()
-    registry.refresh()
+def installed(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, tenant: TenantRef, other_tenant: TenantRef
+) -> Iterator[Path]:
+    with installed_plugins(tmp_path_factory.mktemp("plugins"), settings, [tenant, other_tenant]) as target:
+        yield target
 
 
 def test_installed_module_is_discovered_and_broken_one_left_out(installed: Path) -> None:
@@ -140,3 +72,48 @@ def test_the_installed_module_is_offered_on_the_portal(installed: Path, settings
 
 def test_requests_of_a_vanished_module_are_hidden_not_fatal() -> None:
     assert registry.visible_modules(["visits", "uninstalled_one"]) == frozenset({"visits"})
+
+
+def test_the_modules_route_permission_and_table_work(installed: Path, settings, tenant, resources) -> None:  # type: ignore[no-untyped-def]
+    """The module's page reads its own table; its permission decides who sees it; its link is on the
+    home page; switched off, the page is gone."""
+    import uuid
+
+    from litestar.testing import TestClient
+    from sqlalchemy import text
+
+    from bippop.accounts.permissions import PERMISSIONS
+    from bippop.app import create_app
+    from support import BASE_DOMAIN, forget_tenant_settings, host, log_in, make_person
+
+    assert PERMISSIONS["gardening.view"] == frozenset({"volunteer", "coordinator"})
+    with resources.tenant_session(tenant) as session, session.begin():
+        session.execute(
+            text("insert into gardening_plots (id, name) values (:id, 'Jardin des Capucins')"),
+            {"id": uuid.uuid4()},
+        )
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        assert web.get("/", headers=host("alpha")).text.count('href="/jardinage"') == 1
+        anonymous = web.get(
+            "/jardinage", headers={**host("alpha"), "Accept": "text/html"}, follow_redirects=False
+        )
+        assert anonymous.status_code in (302, 303, 401)  # sent to sign in first
+        _id, email, _secret = make_person(resources, tenant, ["beneficiary"])
+        log_in(web, "alpha", email)
+        assert web.get("/jardinage", headers=host("alpha")).status_code == 403
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        _id, email, _secret = make_person(resources, tenant, ["volunteer"])
+        log_in(web, "alpha", email)
+        page = web.get("/jardinage", headers=host("alpha"))
+        assert page.status_code == 200 and "Jardin des Capucins" in page.text
+        with resources.tenant_session(tenant) as session, session.begin():
+            session.execute(
+                text("insert into settings (key, value) values ('modules.enabled', '[\"visits\"]')")
+            )
+        forget_tenant_settings(resources, tenant)
+        try:
+            assert web.get("/jardinage", headers=host("alpha")).status_code == 404
+        finally:
+            with resources.tenant_session(tenant) as session, session.begin():
+                session.execute(text("delete from settings where key = 'modules.enabled'"))
+            forget_tenant_settings(resources, tenant)

@@ -25,17 +25,19 @@ from sqlalchemy.orm import Session
 
 from bippop import config
 from bippop.accounts.models import Person, Setting
+from bippop.aid import reminders
+from bippop.aid.calendar import new_calendar_token, token_hash
 from bippop.aid.models import Appointment, CoordinatorTask, HelpRequest, RequestOffer
+from bippop.aid.notices import notify, notify_sync
+from bippop.aid.reminders import plan_digests, plan_reminders
 from bippop.cli import main
 from bippop.config import Settings
 from bippop.notifications import jobs as notification_jobs
 from bippop.notifications import providers
-from bippop.notifications.calendar import new_calendar_token, token_hash
-from bippop.notifications.dispatch import fit_sms, notify, notify_sync
-from bippop.notifications.jobs import plan_digests, plan_reminders
-from bippop.notifications.models import OutboxMessage
+from bippop.notifications.dispatch import fit_sms
 from bippop.notifications.providers import DeliveryError, septets
 from bippop.notifications.services import deliver
+from bippop.outbox.models import OutboxMessage
 from bippop.runtime.resources import PlatformResources, platform_resources
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, host, running_worker
@@ -152,8 +154,9 @@ def configure(
 
 @contextlib.contextmanager
 def rolled_back(resources: PlatformResources, tenant: TenantRef) -> Iterator[Session]:
-    """A tenant session whose writes are all undone at the end."""
+    """A tenant session whose writes are all undone at the end; it carries the settings, as a page's does."""
     with resources.tenant_session(tenant) as session:
+        session.info["settings"] = resources.settings
         try:
             yield session
         finally:
@@ -311,6 +314,25 @@ def test_event_news_link_to_the_events_page(resources: PlatformResources, tenant
         assert f"See the events: {PORTAL}/evenements" in mail.body
 
 
+def test_one_open_call_per_person_gathers_the_news(resources: PlatformResources, tenant: TenantRef) -> None:
+    """Someone only a coordinator can reach gets one call for all the news while it is open (the fallback
+    aid registers with notifications); once made, the next news opens a new one."""
+    with rolled_back(resources, tenant) as session:
+        volunteer = add_person(session, ["volunteer"], display_name="Paul Durand")
+        offline = add_person(session, ["beneficiary"], channels=["coordinator"], phone="03 44 00 00 09")
+        request = add_request(session, offline, volunteer)
+        for purpose in ("request_created_for_you", "request_matched", "appointment_scheduled"):
+            assert notify_sync(session, person_id=offline.id, purpose=purpose, request_id=request.id) == []
+        (task,) = tasks_for(session, offline)
+        assert (
+            task.status == "open" and task.note == "request_created_for_you" and task.request_id == request.id
+        )
+        task.status = "done"
+        session.flush()
+        notify_sync(session, person_id=offline.id, purpose="series_paused", request_id=request.id)
+        assert sorted(t.status for t in tasks_for(session, offline)) == ["done", "open"]
+
+
 def test_production_without_a_provider_falls_back(
     resources: PlatformResources, tenant: TenantRef, settings: Settings
 ) -> None:
@@ -325,12 +347,12 @@ def test_production_without_a_provider_falls_back(
 
 
 async def test_notify_all_from_an_async_session(settings: Settings, tenant: TenantRef) -> None:
+    from bippop.aid.notices import notify_all
     from bippop.db.engine import async_session_factory, make_async_engine
-    from bippop.notifications.dispatch import notify_all
 
     engine = make_async_engine(settings)
     try:
-        async with async_session_factory(engine)(info={"tenant": tenant}) as session:
+        async with async_session_factory(engine)(info={"tenant": tenant, "settings": settings}) as session:
             person = Person(
                 id=uuid.uuid4(),
                 display_name="Anne",
@@ -386,7 +408,9 @@ def test_sms_through_brevo_down_then_up_is_delivered_exactly_once(
 
     with resources.tenant_session(tenant) as session, session.begin():
         person = add_person(session, ["beneficiary"], channels=["sms"], phone="06 98 76 54 32")
-        (message_id,) = notify_sync(session, person_id=person.id, purpose="feedback_wanted")
+        (message_id,) = notify_sync(
+            session, person_id=person.id, purpose="feedback_wanted", settings=resources.settings
+        )
 
     with resources.tenant_session(tenant) as session:
         with pytest.raises(DeliveryError):
@@ -436,7 +460,9 @@ def test_voice_through_the_webhook_carries_an_idempotency_key(
     )
     with resources.tenant_session(tenant) as session, session.begin():
         person = add_person(session, ["beneficiary"], channels=["voice"], phone="03 44 12 34 56", email=None)
-        (message_id,) = notify_sync(session, person_id=person.id, purpose="series_resumed")
+        (message_id,) = notify_sync(
+            session, person_id=person.id, purpose="series_resumed", settings=resources.settings
+        )
     with resources.tenant_session(tenant) as session:
         with pytest.raises(DeliveryError):
             deliver(session, settings, message_id, tenant_host=TENANT_HOST)
@@ -469,7 +495,9 @@ def test_a_refused_number_becomes_a_call_for_the_coordinator(
         )
         with resources.tenant_session(tenant) as session, session.begin():
             person = add_person(session, ["beneficiary"], channels=["sms"], phone="0600000000")
-            (message_id,) = notify_sync(session, person_id=person.id, purpose="request_reopened")
+            (message_id,) = notify_sync(
+                session, person_id=person.id, purpose="request_reopened", settings=resources.settings
+            )
         with resources.tenant_session(tenant) as session:
             assert deliver(session, settings, message_id, tenant_host=TENANT_HOST) == "failed"  # no retry
             session.commit()
@@ -488,7 +516,9 @@ def test_without_a_provider_the_development_one_keeps_texts_in_the_outbox(
 ) -> None:
     with resources.tenant_session(tenant) as session, session.begin():
         person = add_person(session, ["beneficiary"], channels=["sms"], phone="0611111111")
-        (message_id,) = notify_sync(session, person_id=person.id, purpose="request_cancelled")
+        (message_id,) = notify_sync(
+            session, person_id=person.id, purpose="request_cancelled", settings=resources.settings
+        )
     with resources.tenant_session(tenant) as session:
         assert deliver(session, settings, message_id, tenant_host=TENANT_HOST) == "sent"
         session.commit()
@@ -507,7 +537,7 @@ def test_the_development_outbox_page_shows_the_channel(
     phone = f"06{uuid.uuid4().int % 10**8:08d}"
     with resources.tenant_session(tenant) as session, session.begin():
         person = add_person(session, ["beneficiary"], channels=["sms"], phone=phone)
-        notify_sync(session, person_id=person.id, purpose="series_paused")
+        notify_sync(session, person_id=person.id, purpose="series_paused", settings=resources.settings)
     app = create_app(settings.replace(env="development"))
     try:
         with TestClient(app, base_url=f"http://{BASE_DOMAIN}") as web:
@@ -591,7 +621,7 @@ def test_the_digest_groups_offers_into_one_mail_per_volunteer_once(
         session.add(RequestOffer(id=uuid.uuid4(), request_id=waiting[0].id, volunteer_id=two.id))
         session.flush()
 
-        ids = plan_digests(session, now=NOW)
+        ids = plan_digests(session, now=NOW, settings=resources.settings)
         mine = [m for m in rows_for(session, one) + rows_for(session, two) if m.id in ids]
         assert len(mine) == 2
         (mail,) = rows_for(session, one)
@@ -609,13 +639,15 @@ def test_the_digest_groups_offers_into_one_mail_per_volunteer_once(
         offers = list(session.scalars(select(RequestOffer).where(RequestOffer.volunteer_id == one.id)))
         assert {o.request_id for o in offers if o.digest_sent_at == NOW} == {r.id for r in waiting}
 
-        plan_digests(session, now=NOW + datetime.timedelta(days=1))  # the next day, nothing new
+        plan_digests(
+            session, now=NOW + datetime.timedelta(days=1), settings=resources.settings
+        )  # the next day, nothing new
         assert len(rows_for(session, one)) == 1 and len(rows_for(session, two)) == 1  # not sent twice
 
         later = add_request(session, asking[0], status="open")
         session.add(RequestOffer(id=uuid.uuid4(), request_id=later.id, volunteer_id=one.id))
         session.flush()
-        plan_digests(session, now=NOW + datetime.timedelta(days=1))
+        plan_digests(session, now=NOW + datetime.timedelta(days=1), settings=resources.settings)
         _first, second = rows_for(session, one)
         assert second.subject.startswith("1 request for help near you") and str(later.id) in second.body
         assert str(waiting[0].id) not in second.body
@@ -634,7 +666,7 @@ def test_reminders_24_hours_before_once(resources: PlatformResources, tenant: Te
         cancelled = add_appointment(session, request, NOW + datetime.timedelta(hours=2), status="cancelled")
         past = add_appointment(session, request, NOW - datetime.timedelta(hours=1))
 
-        ids = plan_reminders(session, now=NOW)
+        ids = plan_reminders(session, now=NOW, settings=resources.settings)
         texts, mails = rows_for(session, beneficiary), rows_for(session, volunteer)
         assert {m.id for m in texts + mails} <= set(ids) and len(texts) == 1 and len(mails) == 1
         assert texts[0].channel == "sms" and "Reminder of your appointment" in texts[0].body
@@ -645,15 +677,19 @@ def test_reminders_24_hours_before_once(resources: PlatformResources, tenant: Te
         assert soon.reminded_at == NOW and later.reminded_at is None
         assert cancelled.reminded_at is None and past.reminded_at is None
 
-        plan_reminders(session, now=NOW + datetime.timedelta(minutes=10))  # the job runs again
+        plan_reminders(
+            session, now=NOW + datetime.timedelta(minutes=10), settings=resources.settings
+        )  # the job runs again
         assert len(rows_for(session, beneficiary)) == 1 and len(rows_for(session, volunteer)) == 1
 
         soon.reminded_at = None  # even if the mark were lost, the dedupe keys hold
         session.flush()
-        plan_reminders(session, now=NOW + datetime.timedelta(minutes=20))
+        plan_reminders(session, now=NOW + datetime.timedelta(minutes=20), settings=resources.settings)
         assert len(rows_for(session, volunteer)) == 1
 
-        plan_reminders(session, now=NOW + datetime.timedelta(hours=2))  # now the second one is due
+        plan_reminders(
+            session, now=NOW + datetime.timedelta(hours=2), settings=resources.settings
+        )  # now the second one is due
         assert len(rows_for(session, volunteer)) == 2 and later.reminded_at is not None
 
 
@@ -777,7 +813,7 @@ def test_a_real_worker_sends_a_reminder_by_sms_exactly_once(
     try:
         with running_worker(settings) as broker:
             assert isinstance(broker, dramatiq.Broker)
-            notification_jobs.send_reminders.send()  # what the scheduler does every 10 minutes
+            reminders.send_reminders.send()  # what the scheduler does every 10 minutes
             wait_for(lambda: [r for r in provider.accepted if r["json"]["recipient"] == "33655443322"])
             key = f"reminder:{appointment.id}:{beneficiary.id}"
 
@@ -788,7 +824,7 @@ def test_a_real_worker_sends_a_reminder_by_sms_exactly_once(
             wait_for(lambda: (found := row()) is not None and found.status == "sent")
             found = row()
             assert found is not None and found.attempts == 2  # 503 first, then the retry
-            notification_jobs.send_reminders.send()  # again: already reminded, nothing more
+            reminders.send_reminders.send()  # again: already reminded, nothing more
             notification_jobs.sweep_outboxes.send()
             broker.join("notifications", timeout=60_000)
             time.sleep(0.5)

@@ -19,9 +19,10 @@ from litestar.testing import TestClient
 from bippop.accounts import mfa
 from bippop.accounts.models import ROLES
 from bippop.accounts.permissions import DURING_MFA_ENROLLMENT, PERMISSIONS, Requires
+from bippop.accounts.staff_models import STAFF_ROLES
 from bippop.app import create_app
 from bippop.config import Settings
-from bippop.coop.models import STAFF_ROLES
+from bippop.modules.registry import installed_modules
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from support import (
@@ -113,6 +114,7 @@ def test_the_documented_matrix_is_the_code(repo_root: Path) -> None:
     roles = columns[2:]
     assert roles == [*ROLES, *STAFF_ROLES]
     documented: dict[str, frozenset[str]] = {}
+    descriptions: dict[str, str] = {}
     for line in lines:
         found = re.match(r"\| `([a-z_.]+)` \|", line)
         if not found:
@@ -123,7 +125,11 @@ def test_the_documented_matrix_is_the_code(repo_root: Path) -> None:
         assert set(cells[2:]) <= {"✓", ""}, line
         assert found.group(1) not in documented, f"{found.group(1)} twice"
         documented[found.group(1)] = frozenset(r for r, cell in zip(roles, cells[2:], strict=True) if cell)
+        descriptions[found.group(1)] = cells[1]
     assert documented == PERMISSIONS
+    # A module's rows are its manifest's: roles (above) and what they allow, word for word.
+    declared = {p.action: p.description for m in installed_modules().values() for p in m.permissions}
+    assert declared and {a: descriptions[a] for a in declared} == declared
 
 
 # --- entry by entry ------------------------------------------------------------------------------

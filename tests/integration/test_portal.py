@@ -547,7 +547,7 @@ def test_a_message_sent_after_the_session_ended_comes_back_only_in_that_browser(
 def test_the_organiser_sees_who_registered_and_who_waits(
     web: TestClient[Litestar], resources: PlatformResources, tenant: TenantRef, other_tenant: TenantRef
 ) -> None:
-    from bippop.aid.models import Event, EventRegistration
+    from bippop_modules.events.models import Event, EventRegistration
     from support import log_in
 
     start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5)
@@ -595,8 +595,8 @@ def test_leaving_a_full_event_gives_the_place_to_the_first_waiting_who_is_told(
 ) -> None:
     # The portal's unregister goes through aid.services.events.leave_event (issue 10): the place and the
     # message to the person promoted are both kept, or neither.
-    from bippop.aid.models import Event, EventRegistration
-    from bippop.notifications.models import OutboxMessage
+    from bippop.outbox.models import OutboxMessage
+    from bippop_modules.events.models import Event, EventRegistration
 
     start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5)
     leaving_id, leaving_email = person(resources, tenant, ["beneficiary"])

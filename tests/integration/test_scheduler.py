@@ -12,6 +12,7 @@ import pytest
 
 import bippop.broker  # noqa: F401  (the actor below is declared on the platform's broker)
 from bippop import scheduler as scheduler_module
+from bippop.aid import reminders as reminder_jobs
 from bippop.config import Settings
 from bippop.jobs import PeriodicJob, collect
 from bippop.notifications import jobs as notification_jobs
@@ -61,7 +62,7 @@ def test_the_existing_periodic_jobs_keep_their_timetable(settings: Settings) -> 
     digest = jobs["send_digests"]
     assert _cron(digest) == {"hour": "17", "minute": "0"} and str(digest.trigger.timezone) == PARIS_TZ
     assert digest.misfire_grace_time == 3600
-    assert digest.func == notification_jobs.send_digests.send
+    assert digest.func == reminder_jobs.send_digests.send
     # None fires a burst of catch-up runs after a scheduler was down.
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
 
@@ -86,6 +87,7 @@ def test_the_help_requests_jobs_are_scheduled(settings: Settings) -> None:
         "extend_recurring_series",
         "check_vettings",
         "reoffer_requests",
+        "purge_event_registrations",  # the events module's own (bippop_modules/events/jobs.py)
     }
 
 
@@ -94,28 +96,39 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
     modules = scheduler_module.load_job_modules()
     assert [m.__name__ for m in modules] == [
         "bippop.tenants.jobs",
+        "bippop.runtime.jobs",  # purging deleted tenants: schema and files (storage is above tenants)
         "bippop.notifications.jobs",
         "bippop.aid.jobs",
+        "bippop_modules.events.jobs",  # a service module's, named in its manifest
     ]
     by_module = {m.__name__: {job.job_id for job in m.PERIODIC_JOBS} for m in modules}
-    assert by_module["bippop.aid.jobs"] == {"extend_recurring_series", "check_vettings", "reoffer_requests"}
-    assert "send_digests" in by_module["bippop.notifications.jobs"]
+    # The reminders and the digest are the help-request domain's (aid/reminders.py, declared by aid.jobs).
+    assert by_module["bippop.aid.jobs"] == {
+        "extend_recurring_series",
+        "check_vettings",
+        "reoffer_requests",
+        "send_reminders",
+        "send_digests",
+    }
+    assert by_module["bippop.notifications.jobs"] == {"sweep_outboxes", "sweep_outboxes_full"}
     assert "refill_spare_pool" in by_module["bippop.tenants.jobs"]
+    assert by_module["bippop.runtime.jobs"] == {"purge_deleted_tenants"}
     # Every actor the scheduler enqueues is one the worker (which imports the same registry) declares.
     broker = dramatiq.get_broker()
     for job in declared:
         assert job.actor.actor_name in broker.get_declared_actors(), job.job_id
-    assert tuple(m.__name__ for m in modules) == scheduler_module.JOB_MODULES
+    assert tuple(m.__name__ for m in modules) == (*scheduler_module.JOB_MODULES, "bippop_modules.events.jobs")
+    assert by_module["bippop_modules.events.jobs"] == {"purge_event_registrations"}
 
 
 def test_modules_contribute_periodic_jobs_and_ids_stay_unique(settings: Settings) -> None:
     extra = [PeriodicJob(module_chore, every={"minutes": 30})]
     jobs = _jobs(settings, extra=extra)
     assert _interval(jobs["module_chore"]) == datetime.timedelta(minutes=30)
-    assert len(jobs) == 12
+    assert len(jobs) == 13
     with pytest.raises(ValueError, match="send_digests"):
         scheduler_module.periodic_jobs(
-            extra=[PeriodicJob(notification_jobs.send_digests, cron={"hour": 8, "minute": 0})]
+            extra=[PeriodicJob(reminder_jobs.send_digests, cron={"hour": 8, "minute": 0})]
         )
     with pytest.raises(ValueError, match="exactly one"):
         PeriodicJob(module_chore)

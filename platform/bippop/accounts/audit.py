@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bippop import clock
 from bippop.accounts.models import AuditEvent
 from bippop.config import Settings
 from bippop.observability import current_request
@@ -78,7 +79,7 @@ def search(
 
 def purge_older_than(session: Session, days: int) -> int:
     """Drop the events past the retention period; returns how many."""
-    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
+    cutoff = clock.now() - datetime.timedelta(days=days)
     result = session.execute(delete(AuditEvent).where(AuditEvent.occurred_at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

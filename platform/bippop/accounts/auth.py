@@ -39,9 +39,9 @@ from redis.asyncio import Redis
 from bippop.accounts.sessions import ANY_GENERATION, DEFAULT_TIMEOUTS, Session, SessionStore
 from bippop.config import Settings
 from bippop.web import i18n
+from bippop.web.scope import COOP_SCOPE as COOP_SCOPE  # re-exported: the accounts' importers name it here
+from bippop.web.scope import scope_id as scope_id
 
-# Staff of the co-op are not in any tenant: their sessions use this scope (no tenant has the nil id).
-COOP_SCOPE = uuid.UUID(int=0)
 FLAG_MFA_ENROLLMENT = "mfa_enrollment"
 # Litestar's words for a refused CSRF token: the error page shows "this form has expired" on them.
 CSRF_REFUSED = "CSRF token verification failed"
@@ -89,17 +89,6 @@ class Identity:
 
     def seconds_left(self, now: float) -> int:
         return max(0, int(self.session.expires_at() - now))
-
-
-def scope_id(request: Request[Any, Any, Any] | Scope) -> uuid.UUID | None:
-    """The session scope of the request's site: the tenant's id, COOP_SCOPE on the co-op host."""
-    state = request.scope["state"] if isinstance(request, Request) else request["state"]
-    site = state.get("site")
-    if site is None:
-        return None
-    if site.tenant is not None:
-        return site.tenant.id
-    return COOP_SCOPE if site.kind == "coop" else None
 
 
 def current_identity(request: Request[Any, Any, Any]) -> Identity | None:

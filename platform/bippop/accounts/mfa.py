@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from bippop import sealing
 from bippop.accounts.models import RecoveryCode
-from bippop.coop.models import StaffRecoveryCode
+from bippop.accounts.staff_models import StaffRecoveryCode
 
 MFA_REQUIRED_ROLES = frozenset({"coordinator", "tenant_admin"})
 ISSUER = "Bip Pop"

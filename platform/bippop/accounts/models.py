@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bippop.db.base import TenantBase, TenantRecord
+from bippop.tenants.tenant_settings import Setting as Setting  # re-exported: moved below the web kit
 
 ROLES = ("beneficiary", "relative", "volunteer", "partner", "coordinator", "tenant_admin")
 
@@ -114,13 +115,6 @@ class RecoveryCode(TenantBase):
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-
-
-class Setting(TenantBase):
-    __tablename__ = "settings"
-
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSONB)
 
 
 class AuditEvent(TenantBase):

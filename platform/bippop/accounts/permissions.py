@@ -7,6 +7,7 @@ public, and, entry by entry, that each role gets exactly what the matrix says.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -14,7 +15,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from bippop.accounts.models import ROLES
-from bippop.coop.models import STAFF_ROLES
+from bippop.accounts.staff_models import STAFF_ROLES
 
 ALL_TENANT_ROLES = frozenset(ROLES)
 STAFF = frozenset({"coordinator", "tenant_admin"})
@@ -33,14 +34,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "requests.intake": frozenset({"partner", "coordinator", "tenant_admin"}),
     "requests.triage": STAFF,
     "people.vet": STAFF,
-    "events.join": frozenset({"beneficiary", "relative", "volunteer"}),
-    "events.manage": frozenset({"partner", "coordinator", "tenant_admin"}),
     "concerns.report": ALL_TENANT_ROLES,
     "concerns.handle": STAFF,
     "modules.configure": frozenset({"tenant_admin"}),
+    "modules.export": frozenset({"partner", "coordinator", "tenant_admin"}),
     "coop.console": frozenset(STAFF_ROLES),
     "coop.account": frozenset(STAFF_ROLES),
 }
+
+CORE_PERMISSIONS = dict(PERMISSIONS)
 
 # Who may invite whom: a coordinator brings in volunteers, partners and other coordinators' helpers;
 # only a tenant administrator makes coordinators and administrators.
@@ -51,6 +53,24 @@ INVITABLE_ROLES: dict[str, frozenset[str]] = {
 
 # Routes of these actions stay reachable while a person must still set up the second factor.
 DURING_MFA_ENROLLMENT = frozenset({"account.manage", "coop.account"})
+
+
+def use_module_actions(actions: Mapping[str, frozenset[str]]) -> None:
+    """The installed service modules' actions join the matrix (``modules.assembly.prepare``), replacing
+    those of modules registered before; a module cannot take or change an action of the core."""
+    for action, roles in actions.items():
+        if action in CORE_PERMISSIONS:
+            raise ValueError(f"{action} is an action of the core")
+        if not roles <= ALL_TENANT_ROLES:
+            raise ValueError(f"{action}: unknown roles {sorted(roles - ALL_TENANT_ROLES)}")
+    PERMISSIONS.clear()  # in place: guards and pages hold this very dict
+    PERMISSIONS.update(CORE_PERMISSIONS)
+    PERMISSIONS.update(actions)
+
+
+def unknown_actions(actions: Iterable[str]) -> list[str]:
+    """The actions guards name that the matrix does not hold (checked once the app is assembled)."""
+    return sorted(set(actions) - set(PERMISSIONS))
 
 
 def allowed(roles: tuple[str, ...] | list[str] | frozenset[str], action: str) -> bool:
@@ -72,8 +92,8 @@ class Requires:
     """
 
     def __init__(self, action: str) -> None:
-        if action not in PERMISSIONS:
-            raise KeyError(f"unknown action {action!r}: add it to PERMISSIONS")
+        # A module's actions join the matrix when the app is assembled, after its controllers are
+        # defined: ``create_app`` refuses to start with a guard naming an action the matrix lacks.
         self.action = action
 
     async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import time
 import uuid
 from typing import Any
 
 from limits import RateLimitItem, parse, storage, strategies
 
+from bippop import clock
 from bippop.web.addresses import address_group
 from bippop.web.i18n import _, ngettext
 
@@ -88,7 +88,7 @@ class RateLimiter:
 
     def _refusal(self, item: RateLimitItem, keys: tuple[str, ...]) -> Refusal:
         reset = self.limiter.get_window_stats(item, *keys).reset_time
-        return Refusal(max(1, math.ceil(reset - time.time())))
+        return Refusal(max(1, math.ceil(reset - clock.seconds())))
 
     def _give_back(self, item: RateLimitItem, keys: tuple[str, ...]) -> None:
         """Un-count one attempt. ``limits`` keeps a moving window as a Redis list of timestamps, newest

@@ -21,11 +21,12 @@ import dataclasses
 import hashlib
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 
 from redis.asyncio import Redis
+
+from bippop.clock import seconds as clock_seconds
 
 # role → (inactivity, absolute) in seconds. Staff handle many people's data: short; residents, often
 # elderly and slow to type, get more time before the warning (WCAG 2.2.1 lets them extend it).
@@ -224,7 +225,7 @@ class SessionStore:
         redis: Redis,
         *,
         timeouts: Mapping[str, tuple[int, int]] = DEFAULT_TIMEOUTS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clock_seconds,
     ) -> None:
         self.redis = redis
         self.timeouts = timeouts

@@ -13,6 +13,7 @@ import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts import audit
 from bippop.accounts.models import Person
 from bippop.aid.lifecycle import live_mandate
@@ -51,7 +52,7 @@ async def may_see_contact(
     request: HelpRequest,
     today: datetime.date | None = None,
 ) -> bool:
-    today = today or datetime.date.today()
+    today = today or clock.today()
     if viewer.id == request.beneficiary_id or STAFF.intersection(viewer.roles):
         return True
     if "relative" in viewer.roles and await live_mandate(session, viewer.id, request.beneficiary_id):

@@ -11,26 +11,32 @@ from litestar.params import FromQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts.permissions import requires
 from bippop.aid.coordination import coordination_page
+from bippop.aid.coordination.common import enabled_modules
 from bippop.aid.models import HelpRequest
-from bippop.modules import registry
-from bippop.web.pages import page_locale
+from bippop.web.deps import PAGE_DEPENDENCIES
 
 PERIODS = {"30": 30, "90": 90, "365": 365}
+HELPED = ("done", "reported", "closed")  # the help was given: its time counts
 
 
 class ImpactController(Controller):
     path = "/coordination/impact"
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("requests.triage")], name="coordination-impact")
     async def impact(
-        self, request: Request, db_session: NamedDependency[AsyncSession], jours: FromQuery[str] = "90"
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        locale: NamedDependency[str],
+        jours: FromQuery[str] = "90",
     ) -> Response[str]:
-        await page_locale(request, db_session)
         days = PERIODS.get(jours, 90)
-        since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
-        modules = await registry.enabled_modules(db_session)
+        since = clock.now() - datetime.timedelta(days=days)
+        modules = await enabled_modules(request)
         rows = (
             await db_session.execute(
                 select(
@@ -47,6 +53,9 @@ class ImpactController(Controller):
             {
                 "module": manifest,
                 "requests": len(by_module[manifest.slug]),
+                "minutes": sum(
+                    r["duration_minutes"] or 0 for r in by_module[manifest.slug] if r["status"] in HELPED
+                ),
                 "figures": [
                     (str(stat.label), stat.compute(by_module[manifest.slug])) for stat in manifest.statistics
                 ],

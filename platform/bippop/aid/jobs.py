@@ -11,6 +11,8 @@ tenant (only the tenant's id travels: ``tenants/job_middleware.py``), and each t
 - ``reoffer_requests`` (hourly): a request offered ``BIPPOP_REOFFER_AFTER_HOURS`` ago that nobody
   popped goes to the next best volunteers, never to someone it was already offered to; nobody left,
   and the coordinators get a task, once (``offering.offer_to_next``).
+- ``send_reminders`` (every 10 minutes) and ``send_digests`` (daily, 17:00 Paris): the appointment
+  reminders and the volunteers' digest, in ``aid/reminders.py``.
 
 The work of each tenant job takes a session and a ``Clock``, so that tests move time by hand; the actors
 read the process's clock (``bippop.clock.current()``).
@@ -33,13 +35,13 @@ from sqlalchemy.orm import Session
 import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
 from bippop import clock as clocks
 from bippop.accounts.models import Person
-from bippop.aid import lifecycle, offering
+from bippop.aid import lifecycle, offering, reminders
 from bippop.aid.models import Appointment, AppointmentSeries, CoordinatorTask, HelpRequest, RequestOffer
+from bippop.aid.notices import notify_sync
 from bippop.clock import Clock
 from bippop.config import Settings
 from bippop.jobs import PeriodicJob
 from bippop.modules.registry import enabled_slugs, visible_modules
-from bippop.notifications.dispatch import notify_sync
 from bippop.notifications.jobs import enqueue_deliveries
 from bippop.tenants.context import require_tenant
 from bippop.tenants.jobs import enqueue_per_active_tenant
@@ -187,7 +189,9 @@ def _in_current_tenant(work: Callable[[AsyncSession, Clock, Settings], Awaitable
     async def run() -> T:
         engine = make_async_engine(settings, tenant.cluster)
         try:
-            async with async_session_factory(engine)(info={"tenant": tenant}) as session:
+            async with async_session_factory(engine)(
+                info={"tenant": tenant, "settings": settings}
+            ) as session:
                 result = await work(session, clock, settings)
                 await session.commit()
                 return result
@@ -248,4 +252,6 @@ PERIODIC_JOBS = (
     PeriodicJob(extend_recurring_series, cron={"hour": 2, "minute": 30}, misfire_grace_time=6 * 3600),
     PeriodicJob(check_vettings, cron={"hour": 9, "minute": 0}, misfire_grace_time=3 * 3600),
     PeriodicJob(reoffer_requests, every={"hours": 1}),
+    # The appointment reminders and the volunteers' digest (their actors live in aid/reminders.py).
+    *reminders.PERIODIC_JOBS,
 )

@@ -68,7 +68,7 @@ from babel import Locale
 from babel.dates import get_day_names
 from babel.lists import format_list
 from babel.numbers import get_decimal_symbol
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import clock
@@ -301,6 +301,91 @@ def _paris_midnight(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(), tzinfo=PARIS)
 
 
+def _request_place(
+    request: HelpRequest, context: Row[Any] | None
+) -> tuple[tuple[float, float] | None, str | None]:
+    """Where the request is done, and ``"commune"`` when only the beneficiary's commune says it."""
+    if request.latitude is not None and request.longitude is not None:
+        return (request.latitude, request.longitude), None
+    if context is not None and context.latitude is not None and context.longitude is not None:
+        return (context.latitude, context.longitude), None
+    if context is not None and (centre := commune_centroid(context.commune_code)) is not None:
+        return centre, "commune"
+    return None, None
+
+
+def _rank_params(
+    request: HelpRequest,
+    context: Row[Any] | None,
+    *,
+    today: datetime.date,
+    origin: tuple[float, float] | None,
+    remote: bool,
+    windows: list[dict[str, int]],
+    limit: int,
+    not_offered: bool,
+) -> dict[str, Any]:
+    """The parameters of RANK_SQL: the module's filters, the request's place, windows and languages."""
+    manifest = find_module(request.module)
+    lat, lon = origin or (0.0, 0.0)
+    # The communes of the volunteers without coordinates, those whose centroid is known.
+    codes = context.codes if context else ()
+    centres = {code: centre for code in codes if (centre := commune_centroid(code)) is not None}
+    return {
+        "beneficiary_id": request.beneficiary_id,
+        # Left out: who declined, and with ``not_offered`` everyone already offered it.
+        "declined": list(context.offered if not_offered else context.declined) if context else [],
+        "skills": sorted(manifest.matching.skills) if manifest else [],
+        "level": manifest.matching.vetting_level if manifest else 0,
+        "today": today,
+        "origin": origin is not None,
+        "distance_filter": origin is not None and not remote,
+        "distance_points": origin is not None and not remote,
+        "lat": lat,
+        "lon": lon,
+        "km_per_lon_degree": KM_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01),
+        "codes": list(centres),
+        "code_lats": [centre[0] for centre in centres.values()],
+        "code_lons": [centre[1] for centre in centres.values()],
+        "windows": json.dumps(windows),
+        "wanted_minutes": float(sum(w["end_minute"] - w["start_minute"] for w in windows)),
+        "languages": sorted(set(context.languages or ()) - {"fr"}) if context else [],
+        "since": _paris_midnight(today - datetime.timedelta(days=LOAD_DAYS)),
+        "until": _paris_midnight(today + datetime.timedelta(days=1)),
+        "limit": max(0, limit),
+    }
+
+
+def _ranked_volunteer(
+    row: Row[Any], *, remote: bool, approximate_origin: bool, beneficiary_name: str, wanted_minutes: int
+) -> RankedVolunteer:
+    """One row of RANK_SQL, with its best window, shared languages and reasons."""
+    precision = "commune" if approximate_origin else row.precision
+    shared = tuple(sorted(row.shared or ()))
+    best = (row.weekday, row.start_minute, row.end_minute) if row.weekday is not None else None
+    reasons = _reasons(
+        km=None if remote else row.km,
+        approximate=precision == "commune",
+        best_window=best,
+        shared_languages=shared,
+        beneficiary_name=beneficiary_name,
+        past_visits=row.past_visits,
+        recent_visits=row.recent_visits,
+    )
+    return RankedVolunteer(
+        volunteer_id=row.id,
+        display_name=row.display_name,
+        score=round(float(row.score), 2),
+        distance_km=None if row.km is None else round(float(row.km), 2),
+        reasons=reasons,
+        location_precision=precision,
+        available_minutes=min(int(row.minutes), wanted_minutes),
+        shared_languages=shared,
+        past_visits=int(row.past_visits),
+        recent_visits=int(row.recent_visits),
+    )
+
+
 async def rank(
     session: AsyncSession,
     request: HelpRequest,
@@ -309,94 +394,38 @@ async def rank(
     today: datetime.date | None = None,
     not_offered: bool = False,
 ) -> list[RankedVolunteer]:
+    """Two statements: the request's context, then RANK_SQL (filters, score and order in PostgreSQL)."""
     today = today or clock.today()
     manifest = find_module(request.module)
-    level = manifest.matching.vetting_level if manifest else 0
-    skills = sorted(manifest.matching.skills) if manifest else []
     remote = bool(manifest and manifest.matching.remote_possible and is_remote(request.details))
-
     context = (
         await session.execute(
             CONTEXT_SQL, {"beneficiary_id": request.beneficiary_id, "request_id": request.id}
         )
     ).one_or_none()
-    beneficiary_name = context.display_name if context else ""
-    languages = sorted(set(context.languages or ()) - {"fr"}) if context else []
-
-    origin: tuple[float, float] | None = None
-    origin_precision = None
-    if request.latitude is not None and request.longitude is not None:
-        origin = (request.latitude, request.longitude)
-    elif context is not None and context.latitude is not None and context.longitude is not None:
-        origin = (context.latitude, context.longitude)
-    elif context is not None and (centre := commune_centroid(context.commune_code)) is not None:
-        origin, origin_precision = centre, "commune"
-
-    codes, code_lats, code_lons = [], [], []
-    for code in context.codes if context else ():
-        centre = commune_centroid(code)
-        if centre is not None:
-            codes.append(code)
-            code_lats.append(centre[0])
-            code_lons.append(centre[1])
-
+    origin, origin_precision = _request_place(request, context)
     windows = clean_windows(request.preferred_windows)
-    wanted_minutes = sum(w["end_minute"] - w["start_minute"] for w in windows)
-    lat, lon = origin or (0.0, 0.0)
-    params = {
-        "beneficiary_id": request.beneficiary_id,
-        # Left out: who declined, and with ``not_offered`` everyone already offered it.
-        "declined": list(context.offered if not_offered else context.declined) if context else [],
-        "skills": skills,
-        "level": level,
-        "today": today,
-        "origin": origin is not None,
-        "distance_filter": origin is not None and not remote,
-        "distance_points": origin is not None and not remote,
-        "lat": lat,
-        "lon": lon,
-        "km_per_lon_degree": KM_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01),
-        "codes": codes,
-        "code_lats": code_lats,
-        "code_lons": code_lons,
-        "windows": json.dumps(windows),
-        "wanted_minutes": float(wanted_minutes),
-        "languages": languages,
-        "since": _paris_midnight(today - datetime.timedelta(days=LOAD_DAYS)),
-        "until": _paris_midnight(today + datetime.timedelta(days=1)),
-        "limit": max(0, limit),
-    }
+    params = _rank_params(
+        request,
+        context,
+        today=today,
+        origin=origin,
+        remote=remote,
+        windows=windows,
+        limit=limit,
+        not_offered=not_offered,
+    )
     rows = (await session.execute(RANK_SQL, params)).all()
-
-    ranked = []
-    for row in rows:
-        precision = "commune" if origin_precision == "commune" else row.precision
-        shared = tuple(sorted(row.shared or ()))
-        best = (row.weekday, row.start_minute, row.end_minute) if row.weekday is not None else None
-        reasons = _reasons(
-            km=None if remote else row.km,
-            approximate=precision == "commune",
-            best_window=best,
-            shared_languages=shared,
-            beneficiary_name=beneficiary_name,
-            past_visits=row.past_visits,
-            recent_visits=row.recent_visits,
+    return [
+        _ranked_volunteer(
+            row,
+            remote=remote,
+            approximate_origin=origin_precision == "commune",
+            beneficiary_name=context.display_name if context else "",
+            wanted_minutes=int(params["wanted_minutes"]),
         )
-        ranked.append(
-            RankedVolunteer(
-                volunteer_id=row.id,
-                display_name=row.display_name,
-                score=round(float(row.score), 2),
-                distance_km=None if row.km is None else round(float(row.km), 2),
-                reasons=reasons,
-                location_precision=precision,
-                available_minutes=min(int(row.minutes), wanted_minutes),
-                shared_languages=shared,
-                past_visits=int(row.past_visits),
-                recent_visits=int(row.recent_visits),
-            )
-        )
-    return ranked
+        for row in rows
+    ]
 
 
 # Reasons -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import datetime
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Integer, SmallInteger, String, Text, func
+from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -200,31 +200,6 @@ class CoordinatorTask(TenantRecord):
         ForeignKey("people.id", ondelete="SET NULL"), default=None
     )
     done_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-
-
-class Event(TenantRecord):
-    """A group event of the ``events`` module: a place, a time, a capacity."""
-
-    __tablename__ = "events"
-
-    title: Mapped[str] = mapped_column(String(160))
-    description: Mapped[str] = mapped_column(Text, default="")
-    place: Mapped[str] = mapped_column(String(200))
-    starts_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
-    capacity: Mapped[int] = mapped_column(Integer)
-    organiser_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("people.id", ondelete="SET NULL"), default=None
-    )
-    cancelled_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-
-
-class EventRegistration(TenantRecord):
-    __tablename__ = "event_registrations"
-
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(10))  # registered, waiting, cancelled
 
 
 class RequestMessage(TenantRecord):

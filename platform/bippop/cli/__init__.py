@@ -10,6 +10,7 @@ import click
 
 # The modules, not their groups: `bippop.cli.staff` stays the module (tests patch its get_settings).
 from bippop.cli import channels, processes, staff, tenants
+from bippop.modules.assembly import prepare as prepare_modules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,6 +21,7 @@ def main() -> None:
     Settings come from BIPPOP_* environment variables (see docs/configuration.md).
     With none set, `bippop run` starts everything on this machine.
     """
+    prepare_modules()  # the modules' tables join the tenant chain before any command migrates
 
 
 for command in (processes.run, processes.web, processes.worker, processes.scheduler, processes.migrate):

@@ -60,6 +60,7 @@ def tenants_sso(
     https://<tenant host>/connexion/<provider>/retour (see docs/sso.md). The client secret is
     read from the variable named by --client-secret-env and stored encrypted.
     """
+    # Over 60 lines with its options: one command, each option explained to a council's IT person.
     from bippop.accounts import oidc
     from bippop.runtime.channels import configure_sign_in, declared_redirect_uri
 
@@ -139,6 +140,7 @@ def tenants_sms(
     /dev/courriels) and production tells a coordinator to phone the person instead. The API key is
     read from the variable named by --api-key-env and stored encrypted.
     """
+    # Over 60 lines with its options: one command, each option explained to a council's IT person.
     from bippop.runtime.channels import configure_text_messages
 
     label = "SMS" if channel == "sms" else "appels vocaux"

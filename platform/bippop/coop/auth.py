@@ -9,7 +9,6 @@ Answers never tell whether an address belongs to a staff member, timing included
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from typing import Literal
 
@@ -17,9 +16,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bippop import clock
 from bippop.accounts import mfa, passwords
 from bippop.accounts.services import looks_like_email, normalise_email
-from bippop.coop.models import STAFF_ROLES, Staff, StaffRecoveryCode
+from bippop.accounts.staff_models import STAFF_ROLES, Staff, StaffRecoveryCode
 
 TOTP_ISSUER_SUFFIX = "Coop"  # the authenticator app shows "Bip Pop Coop"
 SecondFactor = Literal["totp", "recovery_code"]
@@ -120,7 +120,7 @@ def disable_staff(session: Session, email: str) -> Staff:
     if staff is None:
         raise StaffError("Aucun membre de l'équipe avec cette adresse.")
     if staff.disabled_at is None:
-        staff.disabled_at = datetime.datetime.now(datetime.UTC)
+        staff.disabled_at = clock.now()
     return staff
 
 

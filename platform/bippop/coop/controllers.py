@@ -2,8 +2,8 @@
 required, its set-up, sign-out, and the list of tenants.
 
 ``/connexion``, ``/connexion/code`` and ``/deconnexion`` belong to ``accounts.controllers``'s
-``SignInController``, which hands the co-op host to the functions below; ``/`` belongs to
-``web.pages``, which hands it to ``console``. Staff sessions live in the session store under
+``SignInController`` and ``/`` to ``web.pages``: each asks the web kit's registry of shared pages
+(``web/site_pages.py``) for the co-op host's page, which ``SITE_PAGES`` below gives at assembly. Staff sessions live in the session store under
 ``COOP_SCOPE``: a tenant's session cookie finds nothing here, and theirs nothing on a tenant's host.
 There is no tenant audit log for staff: sign-ins are logged (ids only, never an address or a name).
 """
@@ -38,13 +38,14 @@ from bippop.accounts.auth import (
 )
 from bippop.accounts.permissions import requires
 from bippop.accounts.rate_limits import RateLimiter
+from bippop.accounts.staff_models import STAFF_ROLES, Staff
 from bippop.coop import auth as staff_auth
-from bippop.coop.models import STAFF_ROLES, Staff
 from bippop.tenants.models import KIND_LABELS, Tenant
 from bippop.web.addresses import client_address
 from bippop.web.forms import form_problems, search_text
 from bippop.web.i18n import _
 from bippop.web.pages import render, safe_next
+from bippop.web.site_pages import CODE, CODE_FORM, HOME, SIGN_IN, SIGN_IN_FORM, SIGN_OUT, SitePage
 
 log = structlog.get_logger("bippop.coop")
 FormData = URLEncodedBody[dict[str, Any]]
@@ -126,7 +127,7 @@ async def _signed_out(request: Request) -> Response[Any]:
     return response
 
 
-# Sign-in (called by accounts.controllers.SignInController on the co-op host) ----------------------
+# Sign-in (SignInController's paths on the co-op host, through SITE_PAGES) -------------------------
 
 
 async def sign_in_form(request: Request) -> Response[str]:
@@ -251,7 +252,7 @@ async def sign_out(request: Request) -> Response[Any]:
     return await _signed_out(request)
 
 
-# The console's home (called by web.pages.PagesController.home on the co-op host) ------------------
+# The console's home (PagesController.home on the co-op host, through SITE_PAGES) --------------------
 
 
 async def console(request: Request, db_session: AsyncSession) -> Response[Any]:
@@ -361,3 +362,13 @@ async def _enrollment_page(
 
 
 COOP_CONTROLLERS = [CoopAccountController]
+
+# The co-op host's pages on the paths it shares with the tenants (registered by ``bippop.assembly``).
+SITE_PAGES: dict[str, SitePage] = {
+    HOME: lambda request, db_session, data: console(request, db_session),
+    SIGN_IN_FORM: lambda request, db_session, data: sign_in_form(request),
+    SIGN_IN: sign_in,
+    CODE_FORM: lambda request, db_session, data: code_form(request),
+    CODE: code,
+    SIGN_OUT: lambda request, db_session, data: sign_out(request),
+}

@@ -3,8 +3,11 @@
 A module is a package whose entry point (group ``bippop.modules``) gives a ``ModuleManifest``:
 its slug, names and description in French and English, an icon, the typed fields of its request
 form (validated here, with messages next to each field), its matching hints, its templates
-folder, the permissions it adds, the statistics it contributes and optional hooks. The core
-iterates manifests and never names a module.
+folder, and what it brings to the platform: routes (Litestar controllers for the portal and the
+coordination pages) with links in the menus, permissions (merged into the role × action matrix),
+settings a council sets on « Services proposés », jobs and periodic jobs, exports, statistics,
+labels for its audit records, its own tenant tables through an Alembic branch of the tenant chain,
+and hooks. The core iterates manifests and never names a module (a test scans for slugs).
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from bippop.web import formats
 from bippop.web.forms import field_problem
 from bippop.web.i18n import _, current_locale
 
@@ -52,6 +56,7 @@ class Field:
     max_length: int = 500
     minimum: int | None = None
     maximum: int | None = None
+    default: Any = None  # for a module setting: its value until the council changes it
 
     def choice_label(self, value: str) -> str:
         for choice in self.choices:
@@ -81,7 +86,56 @@ class Statistic:
     compute: Callable[[Sequence[Mapping[str, Any]]], int | float]
 
 
-Hook = Callable[..., Awaitable[None]]
+@dataclasses.dataclass(frozen=True)
+class Permission:
+    """An action the module's routes are guarded by (``<slug>.<verb>``), the tenant roles that may do it,
+    and what it allows, said for ``docs/permissions.md``."""
+
+    action: str
+    roles: frozenset[str]
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MenuLink:
+    """A link the module adds to a menu: ``"coordination"`` (the council's pages, shown to whoever holds
+    ``action``) or ``"portal"`` (the home page of the portal, shown to everyone)."""
+
+    area: Literal["coordination", "portal"]
+    path: str
+    label: Label
+    action: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """A message the module sends through the platform's channels (``notify_all`` with its purpose): the
+    news in a few words (mail subject, first words of a text or a call), what it means, and the page of
+    the portal it points to, introduced by ``see`` (« Voir les événements : %(link)s »)."""
+
+    title: Label
+    detail: Label
+    path: str | None = None
+    see: Label | None = None
+
+
+ExportRows = Callable[[Any], Awaitable[Iterable[Sequence[Any]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Export:
+    """A table a council downloads (CSV) from « Exports »: ``rows(session)`` gives its lines, in the order
+    of ``columns``. Reading personal data: who needs ``action``, and each download is audited."""
+
+    key: str
+    label: Label
+    action: str
+    columns: tuple[Label, ...]
+    rows: ExportRows
+
+
+Hook = Callable[..., Awaitable[Any]]
+HOOKS = frozenset({"on_request_created", "on_appointment_done", "ask_form_context"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,12 +147,20 @@ class ModuleManifest:
     fields: tuple[Field, ...]
     matching: MatchingHints = MatchingHints()
     templates: Path | None = None  # folder holding modules/<slug>/*.html
-    permissions: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     statistics: tuple[Statistic, ...] = ()
-    hooks: Mapping[str, Hook] = dataclasses.field(
-        default_factory=dict
-    )  # on_request_created, on_appointment_done
+    # on_request_created, on_appointment_done; ask_form_context(session, person) -> extra page context
+    hooks: Mapping[str, Hook] = dataclasses.field(default_factory=dict)
     position: int = 100  # where the module comes in lists (then by slug)
+    controllers: tuple[type, ...] = ()  # Litestar controllers: the module's own pages
+    links: tuple[MenuLink, ...] = ()
+    permissions: tuple[Permission, ...] = ()
+    settings: tuple[Field, ...] = ()  # typed like request fields; ``default`` is the value until changed
+    jobs: tuple[str, ...] = ()  # modules declaring dramatiq actors and a ``PERIODIC_JOBS`` list
+    exports: tuple[Export, ...] = ()
+    migrations: Path | None = None  # a folder of Alembic revisions: a branch of the tenant chain
+    audit_labels: Mapping[str, Label] = dataclasses.field(default_factory=dict)
+    skill_labels: Mapping[str, Label] = dataclasses.field(default_factory=dict)  # matching.skills named
+    notices: Mapping[str, Notice] = dataclasses.field(default_factory=dict)  # purpose → its wording
 
     def __post_init__(self) -> None:
         if not SLUG.fullmatch(self.slug):
@@ -106,9 +168,21 @@ class ModuleManifest:
         names = [f.name for f in self.fields]
         if len(names) != len(set(names)):
             raise ValueError(f"module {self.slug}: two fields share a name")
-        unknown_hooks = set(self.hooks) - {"on_request_created", "on_appointment_done"}
+        unknown_hooks = set(self.hooks) - HOOKS
         if unknown_hooks:
             raise ValueError(f"module {self.slug}: unknown hooks {sorted(unknown_hooks)}")
+        # A module's actions and settings are its own: named after its slug, they cannot take the core's.
+        for permission in self.permissions:
+            if not permission.action.startswith(f"{self.slug}."):
+                raise ValueError(
+                    f"module {self.slug}: action {permission.action!r} must start with '{self.slug}.'"
+                )
+        for export in self.exports:
+            if export.action not in {p.action for p in self.permissions}:
+                raise ValueError(f"module {self.slug}: export {export.key!r} needs one of its own actions")
+        for setting in self.settings:
+            if setting.required and setting.default is None:
+                raise ValueError(f"module {self.slug}: setting {setting.name!r} needs a default")
 
     def field(self, name: str) -> Field:
         for field in self.fields:
@@ -144,9 +218,11 @@ def display_value(field: Field, value: Any) -> str:
     if field.kind == "boolean":
         return _("Yes") if value else _("No")
     if field.kind == "money":
-        return f"{Decimal(str(value)):.2f} €".replace(".", ",")
+        return formats.money(value)  # « 12,50 € », « €12.50 »
     if field.kind == "date":
-        return datetime.date.fromisoformat(str(value)).strftime("%d/%m/%Y")
+        return formats.day(datetime.date.fromisoformat(str(value)))
+    if field.kind == "integer":
+        return formats.number(value)
     return str(value)
 
 
@@ -163,6 +239,7 @@ def _values(form: Mapping[str, Any], name: str) -> list[str]:
 def validate_fields(
     fields: Sequence[Field], form: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
+    # Over 60 lines: one branch per field kind, side by side, so a new kind is added in one place.
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in fields:

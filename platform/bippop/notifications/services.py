@@ -1,12 +1,13 @@
 """Writing to the outbox, and delivering one message: e-mail by SMTP, text messages and voice calls
 through the tenant's provider (notifications/providers.py).
 
-A message row is added in the same transaction as the change it announces; after commit the
-caller enqueues ``deliver_message`` with the row's id (never its content). A message whose job
+Rows are written by ``bippop.outbox`` in the transaction of the change they announce; after commit
+``deliver_message`` is enqueued with the row's id (never its content). A message whose job
 was lost, or whose server or provider was down, stays ``pending`` and the sweeper sends it later.
 The delivery locks the row, so two workers never send the same message; once sent, a message that
 carried a secret link keeps no body. A text or call that can never go out (number refused, no
-provider in production, too many attempts) becomes a task for the coordinators: phone the person.
+provider in production, too many attempts) goes to the fallback aid registers
+(``notifications/unreachable.py``): a task for the coordinators, phone the person.
 """
 
 from __future__ import annotations
@@ -21,77 +22,20 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bippop import clock
 from bippop.config import Settings
-from bippop.notifications.models import OutboxMessage
+from bippop.notifications import unreachable
 from bippop.notifications.providers import DeliveryError as DeliveryError  # re-exported: jobs catch it here
 from bippop.notifications.providers import provider_for
+from bippop.outbox.models import OutboxMessage
 
 log = structlog.get_logger(__name__)
 
 MAX_ATTEMPTS = 20
 # Purposes whose body holds a secret (a sign-in or reset link): emptied once delivered.
 SECRET_PURPOSES = frozenset({"verify_email", "reset_password", "sign_in_link", "invitation"})
-
-
-def queue_email(
-    session: AsyncSession | Session,
-    *,
-    purpose: str,
-    recipient: str,
-    subject: str,
-    body: str,
-    person_id: uuid.UUID | None = None,
-) -> OutboxMessage:
-    message = OutboxMessage(
-        id=uuid.uuid4(),
-        channel="email",
-        purpose=purpose,
-        person_id=person_id,
-        recipient=recipient,
-        subject=subject[:200],
-        body=body,
-        status="pending",
-        attempts=0,
-    )
-    session.add(message)
-    return message
-
-
-def write_message(
-    session: Session,
-    *,
-    channel: str,
-    purpose: str,
-    recipient: str,
-    subject: str,
-    body: str,
-    person_id: uuid.UUID | None = None,
-    dedupe_key: str | None = None,
-) -> uuid.UUID | None:
-    """Add one message of any channel; with a ``dedupe_key`` already used, write nothing and return None
-    (a retried job, or two running at once: the unique key decides, in the database)."""
-    found = session.execute(
-        insert(OutboxMessage)
-        .values(
-            id=uuid.uuid4(),
-            channel=channel,
-            purpose=purpose,
-            person_id=person_id,
-            recipient=recipient[:254],
-            subject=subject[:200],
-            body=body,
-            status="pending",
-            attempts=0,
-            dedupe_key=dedupe_key,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(OutboxMessage.id)
-    ).scalar_one_or_none()
-    return found
 
 
 def send_smtp(settings: Settings, message: OutboxMessage, *, tenant_host: str) -> None:
@@ -149,22 +93,13 @@ def send_by_provider(session: Session, settings: Settings, message: OutboxMessag
 
 
 def call_instead(session: Session, message: OutboxMessage) -> None:
-    """A text or call that will never go out: a coordinator phones the person instead (once)."""
-    from bippop.aid.models import CoordinatorTask
-
+    """A text or call that will never go out: the person is reached another way instead, once (the
+    fallback the domain above registered: a coordinator phones them)."""
     if message.person_id is None:
         return
-    session.execute(
-        insert(CoordinatorTask)
-        .values(
-            id=uuid.uuid4(),
-            kind="call_person",
-            person_id=message.person_id,
-            note=message.purpose,
-            dedupe_key=f"undelivered:{message.id}",
-            status="open",
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    unreachable.reach_otherwise(
+        session,
+        unreachable.Unreachable(message.person_id, message.purpose, dedupe_key=f"undelivered:{message.id}"),
     )
 
 
@@ -197,7 +132,7 @@ def deliver(session: Session, settings: Settings, message_id: uuid.UUID, *, tena
             return "failed"  # trying again cannot help
         raise
     message.status = "sent"
-    message.sent_at = datetime.datetime.now(datetime.UTC)
+    message.sent_at = clock.now()
     message.last_error = None
     if message.purpose in SECRET_PURPOSES and settings.smtp_url:
         message.body = ""
@@ -205,7 +140,7 @@ def deliver(session: Session, settings: Settings, message_id: uuid.UUID, *, tena
 
 
 def pending_ids(session: Session, *, older_than_seconds: int = 60, limit: int = 500) -> list[uuid.UUID]:
-    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=older_than_seconds)
+    cutoff = clock.now() - datetime.timedelta(seconds=older_than_seconds)
     return list(
         session.scalars(
             select(OutboxMessage.id)

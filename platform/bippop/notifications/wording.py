@@ -4,8 +4,9 @@ catalogue), and who, where and when in words fit for a message that names no add
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -22,8 +23,45 @@ PARIS = ZoneInfo("Europe/Paris")
 # Texts (English msgids; French in the catalogue) -----------------------------------------
 
 
+class ModulePurpose(Protocol):
+    """What a service module says for one of its purposes (a ``modules.contract.Notice``)."""
+
+    @property
+    def title(self) -> object: ...  # str() gives the text in the current language
+
+    @property
+    def detail(self) -> object: ...
+
+    @property
+    def path(self) -> str | None: ...
+
+    @property
+    def see(self) -> object | None: ...
+
+
+# The purposes the installed service modules bring (``modules.assembly.prepare``).
+MODULE_PURPOSES: dict[str, ModulePurpose] = {}
+
+
+def use_module_purposes(purposes: Mapping[str, ModulePurpose]) -> None:
+    clash = set(purposes) & set(core_titles())
+    if clash:
+        raise ValueError(f"purposes of the core: {sorted(clash)}")
+    MODULE_PURPOSES.clear()
+    MODULE_PURPOSES.update(purposes)
+
+
 def titles() -> dict[str, str]:
     """Per purpose, the news in a few words: e-mail subject, first line of a text or a call."""
+    return {**{p: str(m.title) for p, m in MODULE_PURPOSES.items()}, **core_titles()}
+
+
+def details() -> dict[str, str]:
+    """Per purpose, what it means and what to do (e-mail and call)."""
+    return {**{p: str(m.detail) for p, m in MODULE_PURPOSES.items()}, **core_details()}
+
+
+def core_titles() -> dict[str, str]:
     return {
         "request_created_for_you": _("A request for help was made for you"),
         "request_matched": _("A volunteer will help you"),
@@ -37,14 +75,11 @@ def titles() -> dict[str, str]:
         "series_resumed": _("Regular visits resumed"),
         "feedback_wanted": _("How did it go?"),
         "request_message": _("A new message about your request"),
-        "event_cancelled": _("An event was cancelled"),
-        "event_place_freed": _("A place is free for you at an event"),
         "vetting_expiring": _("Your vetting ends soon"),
     }
 
 
-def details() -> dict[str, str]:
-    """Per purpose, what it means and what to do (e-mail and call)."""
+def core_details() -> dict[str, str]:
     return {
         "request_created_for_you": _(
             "Someone asked for help on your behalf. You can follow the request on your page."
@@ -64,10 +99,6 @@ def details() -> dict[str, str]:
         "series_resumed": _("The regular visits start again."),
         "feedback_wanted": _("Tell us in a few words how it went: it helps us do better."),
         "request_message": _("Someone wrote to you about this request. Read it and answer on the platform."),
-        "event_cancelled": _("An event you registered for has been cancelled. We are sorry."),
-        "event_place_freed": _(
-            "A place has become free and you are now registered. If you cannot come, unregister on the events page."
-        ),
         "vetting_expiring": _(
             "Your vetting by the commune ends in less than a month. Ask your coordinator to renew it, so that you can keep answering the requests that need it."
         ),

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import bippop.accounts.models
+    import bippop.accounts.staff_models
     import bippop.aid.models
-    import bippop.coop.models
-    import bippop.notifications.models
-    import bippop.tenants.models  # noqa: F401
+    import bippop.outbox.models
+    import bippop.tenants.models
+    import bippop.tenants.tenant_settings  # noqa: F401
+    from bippop.modules.registry import installed_modules
+
+    installed_modules()  # each module's package imports its own tables

@@ -290,9 +290,19 @@ def delete_tenant(settings: Settings, slug: str, *, grace_days: int) -> Any:
 
 
 def purge_deleted(settings: Settings) -> list[str]:
+    """What `bippop tenants purge` and the hourly job run: ``purge_due`` with the process's resources
+    (the tenancy core is handed the file storage, which sits above it)."""
+    from bippop.storage import storage_from_settings
     from bippop.tenants import lifecycle
 
-    return lifecycle.purge_deleted(resources_for(settings))
+    resources = resources_for(settings)
+    return lifecycle.purge_due(
+        resources.admin_engine,
+        storage_from_settings(resources.settings),
+        base_domain=resources.settings.base_domain,
+        redis=resources.redis,
+        cluster_engine=resources.admin_engine_for,
+    )
 
 
 def move_tenant(settings: Settings, slug: str, target: str) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
-TENANTS_ROOT = "tenants"
+from bippop.tenants.files import FILES_ROOT, files_prefix
+
+TENANTS_ROOT = FILES_ROOT  # the tenancy core names the folder; keys here are checked against it
 
 # S3 refuses keys over 1024 bytes and most file systems names over 255 bytes: both backends
 # refuse the same keys, so that code tested on one does not break on the other.
@@ -60,7 +62,7 @@ def tenant_prefix(tenant_id: uuid.UUID) -> str:
     """``tenants/<uuid>/``: the folder holding every file of one tenant."""
     if not isinstance(tenant_id, uuid.UUID):
         raise InvalidKey(f"Identifiant de locataire {tenant_id!r} refusé : un UUID est attendu.")
-    return f"{TENANTS_ROOT}/{tenant_id}/"
+    return files_prefix(tenant_id)
 
 
 def check_part(part: str) -> str:

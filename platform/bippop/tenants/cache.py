@@ -12,7 +12,6 @@ names cost a database lookup each, never a key each.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +20,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from bippop import clock
 from bippop.tenants.context import TenantRef
 
 log = structlog.get_logger(__name__)
@@ -88,7 +88,7 @@ class AsyncHostCache:
             return False, None
         if raw is not None:
             return True, decode(raw)
-        if unknown_until is not None and unknown_until > time.time():
+        if unknown_until is not None and unknown_until > clock.seconds():
             return True, None
         return False, None
 
@@ -97,7 +97,7 @@ class AsyncHostCache:
             if tenant is not None:
                 await self.redis.set(host_key(hostname), encode(tenant), ex=self.ttl)
                 return
-            now, seconds = time.time(), min(self.ttl, UNKNOWN_SECONDS)
+            now, seconds = clock.seconds(), min(self.ttl, UNKNOWN_SECONDS)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zremrangebyscore(UNKNOWN_HOSTS_KEY, "-inf", now)
                 pipe.zadd(UNKNOWN_HOSTS_KEY, {hostname: now + seconds})

@@ -1,5 +1,5 @@
 """Jobs of the tenancy core: provisioning, the sweeper that resumes lost provisioning, the spare pool,
-purges; and ``enqueue_per_active_tenant``, how a periodic job of any domain fans out to one job per
+retention purges (purging deleted tenants, files included, is ``runtime/jobs.py``'s); and ``enqueue_per_active_tenant``, how a periodic job of any domain fans out to one job per
 active tenant (only the tenant's id travels, on the message's options: ``tenants/job_middleware.py``)."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import dramatiq
 import structlog
 from sqlalchemy import text
 
-import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
 from bippop.db.engine import session_factory
 from bippop.jobs import PeriodicJob
 from bippop.tenants.context import TenantRef, tenant_scope
@@ -44,14 +43,6 @@ def refill_spare_pool() -> None:
 
     resources = platform_resources()
     refill(resources.admin_engine, resources.settings.spare_pool_size)
-
-
-@dramatiq.actor(queue_name="platform", max_retries=3)
-def purge_deleted_tenants() -> None:
-    """Periodic: remove tenants whose deletion grace period is over."""
-    from bippop.tenants.lifecycle import purge_deleted
-
-    purge_deleted(platform_resources())
 
 
 @dramatiq.actor(queue_name="platform", max_retries=3)
@@ -131,6 +122,5 @@ def enqueue_per_active_tenant(actor: dramatiq.Actor[[], Any]) -> int:
 PERIODIC_JOBS = (
     PeriodicJob(resume_stalled_provisioning, every={"minutes": 1}),
     PeriodicJob(refill_spare_pool, every={"minutes": 1}),
-    PeriodicJob(purge_deleted_tenants, every={"hours": 1}),
     PeriodicJob(purge_audit_events, every={"hours": 24}),
 )

@@ -24,14 +24,13 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, text
 
-from bippop import __version__
-from bippop.storage import Storage, storage_from_settings, tenant_prefix
+from bippop import __version__, clock
 from bippop.tenants.cache import HostCache, host_key
 from bippop.tenants.ddl import ensure_role, ensure_schema
 from bippop.tenants.errors import TenantError
+from bippop.tenants.files import TenantFiles, files_prefix
 from bippop.tenants.migrator import apply_to_schema
 from bippop.tenants.naming import checked_identifier, quoted
-from bippop.tenants.resources import PlatformResources
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +48,7 @@ def _on(engine: Engine, cluster_engine: ClusterEngines | None, cluster: str) -> 
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 def _sha256(data: bytes) -> str:
@@ -142,7 +141,7 @@ class ExportResult:
 
 
 def export_tenant(
-    engine: Engine, storage: Storage, tenant_id: uuid.UUID, cluster_engine: ClusterEngines | None = None
+    engine: Engine, storage: TenantFiles, tenant_id: uuid.UUID, cluster_engine: ClusterEngines | None = None
 ) -> ExportResult:
     """Write one archive of the tenant's data and files; returns its storage key and manifest."""
     with engine.connect() as connection:
@@ -155,7 +154,7 @@ def export_tenant(
     ):
         _scope(connection, tenant["schema_name"], tenant["db_role"])
         tables = _snapshot(connection, tenant["schema_name"])
-    prefix = tenant_prefix(tenant_id)
+    prefix = files_prefix(tenant_id)
     files = {key[len(prefix) :]: storage.get(key) for key in storage.list(prefix)}
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -210,7 +209,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def read_archive(storage: Storage, key: str) -> tuple[dict[str, Any], dict[str, bytes], dict[str, bytes]]:
+def read_archive(storage: TenantFiles, key: str) -> tuple[dict[str, Any], dict[str, bytes], dict[str, bytes]]:
     """(manifest, tables, files) of an export, each member checked against the manifest."""
     try:
         blob = storage.get(key)
@@ -248,7 +247,7 @@ def read_archive(storage: Storage, key: str) -> tuple[dict[str, Any], dict[str, 
 
 def load_into(
     engine: Engine,
-    storage: Storage,
+    storage: TenantFiles,
     tenant_id: uuid.UUID,
     key: str,
     *,
@@ -286,7 +285,7 @@ def load_into(
                 raise TenantError(f"Vérification échouée pour la table {name}.", field="archive")
     if not with_files:
         return manifest
-    prefix = tenant_prefix(tenant_id)
+    prefix = files_prefix(tenant_id)
     for name, data in files.items():
         storage.put(prefix + name, data)
     for name, expected in manifest["files"].items():
@@ -326,7 +325,7 @@ def schedule_deletion(
 
 def purge_due(
     engine: Engine,
-    storage: Storage,
+    storage: TenantFiles,
     *,
     base_domain: str,
     redis: Any | None,
@@ -347,17 +346,6 @@ def purge_due(
     ]
 
 
-def purge_deleted(resources: PlatformResources) -> list[str]:
-    """What `bippop tenants purge` and the hourly job run: ``purge_due`` with the process's resources."""
-    return purge_due(
-        resources.admin_engine,
-        storage_from_settings(resources.settings),
-        base_domain=resources.settings.base_domain,
-        redis=resources.redis,
-        cluster_engine=resources.admin_engine_for,
-    )
-
-
 def drop_schema_and_role(engine: Engine, schema: str, role: str) -> None:
     with engine.begin() as connection:
         connection.execute(text(f"drop schema if exists {quoted(schema)} cascade"))
@@ -366,7 +354,7 @@ def drop_schema_and_role(engine: Engine, schema: str, role: str) -> None:
 
 def purge(
     engine: Engine,
-    storage: Storage,
+    storage: TenantFiles,
     tenant_id: uuid.UUID,
     *,
     base_domain: str,
@@ -383,7 +371,7 @@ def purge(
     )
     with engine.begin() as connection:
         connection.execute(text("delete from platform.tenants where id = :id"), {"id": tenant_id})
-    storage.delete_prefix(tenant_prefix(tenant_id))
+    storage.delete_prefix(files_prefix(tenant_id))
     if redis is not None:
         hosts = [f"{tenant['slug']}.{base_domain}", *tenant["domains"]]
         redis.delete(*(host_key(h) for h in hosts))
@@ -421,7 +409,7 @@ def _tenant(connection: Connection, tenant_id: uuid.UUID) -> dict[str, Any]:
 
 def move_tenant(
     engine: Engine,
-    storage: Storage,
+    storage: TenantFiles,
     tenant_id: uuid.UUID,
     target_cluster: str,
     cluster_engine: ClusterEngines,

@@ -64,10 +64,11 @@ def tenants_behind(connection: Connection, head: str) -> list[TenantRow]:
 
 
 def schema_revision(connection: Connection) -> str | None:
-    """The revision recorded inside the schema on the current search_path (None: never migrated)."""
+    """The revision recorded inside the schema on the current search_path (None: never migrated): its
+    heads joined by ``+`` when the chain has module branches, like ``chains.head``."""
     if connection.execute(text("select to_regclass('alembic_version')")).scalar() is None:
         return None
-    return connection.execute(text("select version_num from alembic_version")).scalar()
+    return chains.joined(connection.execute(text("select version_num from alembic_version")).scalars())
 
 
 def apply_to_schema(connection: Connection, schema: str) -> str:

@@ -29,7 +29,7 @@ class Tenant(PlatformRecord):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     schema_name: Mapped[str] = mapped_column(String(63), unique=True)
     db_role: Mapped[str] = mapped_column(String(63), unique=True)
-    revision: Mapped[str | None] = mapped_column(String(32), default=None)
+    revision: Mapped[str | None] = mapped_column(String(400), default=None)  # heads joined by "+"
     cluster: Mapped[str] = mapped_column(String(30), default="main")
     theme: Mapped[str] = mapped_column(String(40), default="base")
     branding: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

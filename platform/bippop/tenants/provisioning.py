@@ -9,13 +9,13 @@ same tenant from interleaving.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import uuid
 from collections.abc import Callable
 
 import structlog
 from sqlalchemy import Connection, Engine, text
 
+from bippop import clock
 from bippop.db.engine import session_factory
 from bippop.tenants.cache import HostCache
 from bippop.tenants.ddl import ensure_role, ensure_schema
@@ -86,6 +86,7 @@ class TenantServiceArgs:
 def _provision_locked(
     engine: Engine, tenant_id: uuid.UUID, after_step: Callable[[str], None] | None, args: TenantServiceArgs
 ) -> str:
+    # Over 60 lines: the provisioning steps in their order, each idempotent and logged, read top to bottom.
     Session = session_factory(engine)
     with Session.begin() as session:
         tenant = session.get(Tenant, tenant_id)
@@ -145,7 +146,7 @@ def _provision_locked(
         done = session.get(Tenant, tenant_id)
         assert done is not None
         done.last_error = None
-        done.provisioned_at = datetime.datetime.now(datetime.UTC)
+        done.provisioned_at = clock.now()
         # Through the registry, so that a "being prepared" page cached for its hosts is dropped.
         TenantService(session, base_domain=args.base_domain, host_cache=args.host_cache).set_status(
             done, "active"

@@ -16,6 +16,7 @@ from advanced_alchemy.service import SQLAlchemySyncRepositoryService
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from bippop import clock
 from bippop.tenants import naming
 from bippop.tenants.branding import BrandingError, clean_branding
 from bippop.tenants.cache import HostCache
@@ -24,7 +25,7 @@ from bippop.tenants.models import KINDS, Domain, Tenant
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 class TenantService(SQLAlchemySyncRepositoryService[Tenant]):

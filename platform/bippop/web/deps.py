@@ -1,5 +1,6 @@
-"""Litestar dependencies every page may ask for: the request's tenant and its language, resolved once
-per request (``locale``), so no handler fetches them by hand."""
+"""Litestar dependencies every page may ask for: the request's tenant, its language (``locale``) and the
+tenant's settings (``tenant_settings``: default language, modules switched on; cached with the tenant,
+``web/tenant_settings.py``), each resolved once per request, so no handler fetches them by hand."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.tenants.context import TenantRef
 from bippop.tenants.resolution import Site
 from bippop.web.pages import page_locale
+from bippop.web.tenant_settings import TenantSettings, tenant_settings
 
 
 def tenant_of(request: Request) -> TenantRef:
@@ -24,4 +26,11 @@ async def provide_locale(request: Request, db_session: NamedDependency[AsyncSess
     return await page_locale(request, db_session)
 
 
-PAGE_DEPENDENCIES = {"locale": Provide(provide_locale)}
+async def provide_tenant_settings(request: Request) -> TenantSettings:
+    return await tenant_settings(request)
+
+
+PAGE_DEPENDENCIES = {
+    "locale": Provide(provide_locale),
+    "tenant_settings": Provide(provide_tenant_settings),
+}

@@ -24,6 +24,7 @@ from litestar import Request
 from redis.asyncio import Redis
 
 from bippop.web.addresses import address_group, client_address
+from bippop.web.scope import scope_id
 
 DRAFT_SECONDS = 30 * 60
 DRAFT_PARAM = "brouillon"
@@ -138,8 +139,6 @@ async def keep_draft(request: Request[Any, Any, Any], scope: uuid.UUID, path: st
 
 async def take_draft(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The fields kept for this page (named by ``?brouillon=``), once; empty when there is none."""
-    from bippop.accounts.auth import scope_id
-
     draft_id = request.query_params.get(DRAFT_PARAM)
     scope = scope_id(request)
     if not draft_id or scope is None or len(draft_id) > 64:

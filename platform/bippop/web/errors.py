@@ -13,14 +13,21 @@ from urllib.parse import urlencode, urlsplit
 import psycopg
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+)
 from litestar.response import Redirect
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
+from bippop.web.action_pages import page_of_path
 from bippop.web.drafts import DRAFT_COOKIE, DRAFT_PARAM, DRAFT_SECONDS, NOTHING_TO_KEEP, keep_draft
 from bippop.web.forms import request_has_invisible_characters
 from bippop.web.pages import render
+from bippop.web.scope import scope_id
 
 log = structlog.get_logger("bippop.errors")
 
@@ -46,8 +53,6 @@ async def sign_in_location(request: Request) -> tuple[str, str | None]:
     """Where to send someone who must sign in first: the sign-in page, then back to the page of the form
     they were sending when their session ended, which comes back filled in. Returns the location and,
     when a draft was kept, the secret that ties it to this browser (a cookie)."""
-    from bippop.accounts.auth import scope_id
-
     target = request.url.path
     draft = NOTHING_TO_KEEP
     scope = scope_id(request)
@@ -90,6 +95,12 @@ def _sign_in_first(request: Request, exc: NotAuthorizedException) -> Response[An
 
 
 def http_error_page(request: Request, exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, MethodNotAllowedException) and request.method in ("GET", "HEAD"):
+        # A GET of an action URL (a form's target: a reload, a bookmark, a language link) shows its page.
+        page = page_of_path(request.app, request.url.path)
+        if page is not None:
+            return Redirect(page, status_code=303)
+        exc = NotFoundException()
     if isinstance(exc, NotAuthorizedException):
         redirect = _sign_in_first(request, exc)
         if redirect is not None:

@@ -1,4 +1,5 @@
-"""The first pages: the tenant home page, its contact fragment, the public site and the co-op console's door.
+"""The first pages: the public site, the door of every site's home page (``/``, whose page for a tenant
+or the co-op console is registered in ``web/site_pages.py``) and the tenant's contact fragment.
 
 A page asked for by htmx (``HX-Request``) gets only its fragment; any other
 request gets the full page, so every link works without JavaScript.
@@ -19,17 +20,20 @@ from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 from litestar_htmx import HTMXRequest
-from sqlalchemy import any_, func, literal, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import __version__
-from bippop.accounts.models import Person, Setting
 from bippop.tenants.branding import css_variables
 from bippop.tenants.context import TenantRef
 from bippop.tenants.models import KIND_LABELS
 from bippop.tenants.resolution import Site
+from bippop.tenants.tenant_settings import Setting
 from bippop.web import i18n
+from bippop.web.action_pages import page_of
+from bippop.web.site_pages import HOME, site_page
 from bippop.web.templates import ThemeEngines
+from bippop.web.tenant_settings import tenant_settings
 
 ALL_SITES = ("public", "coop", "tenant")
 
@@ -58,6 +62,8 @@ def page_context(request: Request, site: Site | None, **extra: Any) -> dict[str,
         "locale": i18n.current_locale.get(),
         "locale_names": i18n.LOCALE_NAMES,
         "current_path": request.url.path,
+        # Where the language switch and "sign in again" come back to: after a refused form, its page.
+        "page_path": page_of(request),
         "version": __version__,
         "base_domain": request.app.state.settings.base_domain,
         "csrf_token": _csrf_token(request),
@@ -131,7 +137,7 @@ async def page_locale(request: Request, db_session: AsyncSession) -> str:
         i18n.current_locale.set(known)
         return known
     site: Site | None = request.state.get("site")
-    default = await tenant_default_locale(db_session) if site and site.tenant else i18n.DEFAULT_LOCALE
+    default = (await tenant_settings(request)).default_locale if site and site.tenant else i18n.DEFAULT_LOCALE
     locale = i18n.pick_locale(
         request.query_params.get("lang"), request.cookies.get(i18n.LOCALE_COOKIE), default
     )
@@ -169,20 +175,10 @@ class PagesController(Controller):
     ) -> Response[Any]:
         if site.kind == "public":
             return render(request, "public_home.html", {})
-        if site.kind == "coop":
-            from bippop.coop.controllers import console  # imports this module: not at the top
-
-            return await console(request, db_session)
-        volunteers = await db_session.scalar(
-            select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
-        )
-        locale = await tenant_default_locale(db_session)
-        from bippop.modules.registry import enabled_modules
-
-        services = await enabled_modules(db_session)
-        return render(
-            request, "home.html", {"volunteers": volunteers or 0, "services": services}, default_locale=locale
-        )
+        page = site_page(HOME, site.kind)  # the co-op console, a tenant's home: registered at assembly
+        if page is None:
+            raise NotFoundException()
+        return await page(request, db_session, {})
 
     @get("/contact", opt={"public": True}, name="contact")
     async def contact(self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]) -> Response[str]:

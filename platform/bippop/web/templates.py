@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from jinja2_fragments import render_block
 
-from bippop.web import i18n
+from bippop.web import formats, i18n
 
 BASE_THEME = "base"
 
@@ -61,6 +61,7 @@ class ThemeEngines:
             )
             env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
             env.filters["role_label"] = i18n.role_label
+            env.filters.update(formats.FILTERS)
             env.globals.update(globals_ or {})
             self.environments[folder.name] = env
         if BASE_THEME not in self.environments:

@@ -17,7 +17,7 @@ from bippop.accounts.deps import SIGNED_IN_DEPENDENCIES, accounts_request
 from bippop.accounts.models import ROLES, AccountToken, Person
 from bippop.accounts.permissions import invitable_roles, requires
 from bippop.accounts.services.staff import invite
-from bippop.notifications.after_commit import commit_and_announce
+from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.drafts import take_draft
 from bippop.web.forms import FormData, field_values, form_fields
 from bippop.web.i18n import role_label

@@ -4,7 +4,8 @@ invitation, sign-in), ``sign_up``, ``account`` (the account page with two-step s
 ``session_status`` (the session's status and extension for the expiry warning).
 
 Every form carries the CSRF token; every error is shown next to its field, in the person's
-language; no answer tells whether an address has an account. The rules live in ``accounts/services``.
+language; no answer tells whether an address has an account. The co-op console's own pages
+(``coop.controllers``) are added at assembly (``bippop.assembly``). The rules live in ``accounts/services``.
 """
 
 from bippop.accounts.controllers.account import AccountController
@@ -12,7 +13,6 @@ from bippop.accounts.controllers.links import EmailLinkController, LinkControlle
 from bippop.accounts.controllers.session_status import SessionController
 from bippop.accounts.controllers.sign_in import SignInController, complete_sign_in
 from bippop.accounts.controllers.sign_up import SignUpController
-from bippop.coop import controllers as coop_pages
 
 ACCOUNT_CONTROLLERS = [
     SignInController,
@@ -21,7 +21,6 @@ ACCOUNT_CONTROLLERS = [
     LinkController,
     AccountController,
     SessionController,
-    *coop_pages.COOP_CONTROLLERS,  # the co-op staff's own account pages
 ]
 
 __all__ = ["ACCOUNT_CONTROLLERS", "complete_sign_in"]

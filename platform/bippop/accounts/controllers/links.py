@@ -17,7 +17,7 @@ from bippop.accounts.controllers.sign_in import complete_sign_in
 from bippop.accounts.deps import PUBLIC_DEPENDENCIES, AccountsRequest
 from bippop.accounts.services.link_use import use_link
 from bippop.accounts.services.sign_up import ask_by_email
-from bippop.notifications.after_commit import commit_and_announce
+from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.forms import FormData, form_fields, form_problems
 from bippop.web.pages import render_page, safe_next
 

@@ -1,5 +1,5 @@
-"""Signing in (password, then the second factor when the person has one) and out. On the co-op
-console's host the same paths serve its staff (``coop/controllers.py``)."""
+"""Signing in (password, then the second factor when the person has one) and out. On another site's
+host (the co-op console's) the same paths serve the page that site registered (``web/site_pages.py``)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,12 @@ from bippop.accounts.services.sign_in import (
     record_sign_out,
 )
 from bippop.accounts.sessions import SignedOutMeanwhile
-from bippop.coop import controllers as coop_pages
-from bippop.notifications.after_commit import commit_and_announce
+from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.deps import PAGE_DEPENDENCIES
 from bippop.web.forms import FormData, form_fields
 from bippop.web.i18n import _
 from bippop.web.pages import render_page, safe_next
+from bippop.web.site_pages import CODE, CODE_FORM, SIGN_IN, SIGN_IN_FORM, SIGN_OUT, site_page
 
 MFA_PENDING_COOKIE = "bippop_mfa"
 MFA_PENDING_SECONDS = 5 * 60
@@ -140,8 +140,8 @@ class SignInController(Controller):
     async def sign_in_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[str]:
-        if request.state.site.kind == "coop":
-            return await coop_pages.sign_in_form(request)
+        if other := site_page(SIGN_IN_FORM, request.state.site.kind):
+            return await other(request, db_session, {})
         expired = request.query_params.get("expired")
         values = {"next_url": request.query_params.get("next_url", "/")}
         context = {
@@ -161,8 +161,8 @@ class SignInController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        if request.state.site.kind == "coop":
-            return await coop_pages.sign_in(request, db_session, data)
+        if other := site_page(SIGN_IN, request.state.site.kind):
+            return await other(request, db_session, data)
         form = form_fields(data)
         next_url = safe_next(form.get("next_url"))
         outcome = await check_password(db_session, accounts_request(request), form)
@@ -180,8 +180,8 @@ class SignInController(Controller):
     async def code_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        if request.state.site.kind == "coop":
-            return await coop_pages.code_form(request)
+        if other := site_page(CODE_FORM, request.state.site.kind):
+            return await other(request, db_session, {})
         if not request.cookies.get(MFA_PENDING_COOKIE):
             return Redirect("/connexion", status_code=303)
         return await render_page(
@@ -196,8 +196,8 @@ class SignInController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        if request.state.site.kind == "coop":
-            return await coop_pages.code(request, db_session, data)
+        if other := site_page(CODE, request.state.site.kind):
+            return await other(request, db_session, data)
         pending = await _pending_sign_in(request, db_session)
         if pending is None:
             errors = {
@@ -232,8 +232,8 @@ class SignInController(Controller):
 
     @post("/deconnexion", opt=TENANT_AND_COOP, name="sign-out")
     async def sign_out(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[Any]:
-        if request.state.site.kind == "coop":
-            return await coop_pages.sign_out(request)
+        if other := site_page(SIGN_OUT, request.state.site.kind):
+            return await other(request, db_session, {})
         identity = current_identity(request)
         if identity is not None and identity.kind == "person":
             record_sign_out(db_session, identity.person_id)

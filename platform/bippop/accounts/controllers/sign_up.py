@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts.controllers.opts import PUBLIC
 from bippop.accounts.deps import PUBLIC_DEPENDENCIES, AccountsRequest
 from bippop.accounts.services.sign_up import sign_up
-from bippop.notifications.after_commit import commit_and_announce
+from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.forms import FormData, form_fields
 from bippop.web.pages import render_page
 

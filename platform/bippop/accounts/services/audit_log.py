@@ -35,8 +35,22 @@ def consent_labels() -> dict[str, str]:
     }
 
 
+# Labels of the service modules' own actions (``modules.assembly.prepare``): anything whose ``str()`` is the
+# label in the current language.
+MODULE_ACTION_LABELS: dict[str, object] = {}
+
+
+def use_module_action_labels(labels: Mapping[str, object]) -> None:
+    MODULE_ACTION_LABELS.clear()
+    MODULE_ACTION_LABELS.update(labels)
+
+
 def action_labels() -> dict[str, str]:
     """What each audit action means, for people browsing the log (English msgids, translated)."""
+    return {**{action: str(label) for action, label in MODULE_ACTION_LABELS.items()}, **core_action_labels()}
+
+
+def core_action_labels() -> dict[str, str]:
     return {
         "sign_in": _("Signed in"),
         "sign_in_failed": _("Sign-in refused"),
@@ -58,13 +72,9 @@ def action_labels() -> dict[str, str]:
         "preferences_changed": _("How to give news changed"),
         "task_done": _("Task done"),
         "concern_handled": _("Concern handled"),
-        "event_created": _("Event created"),
-        "event_cancelled": _("Event cancelled"),
-        "event_registration": _("Registration for an event"),
-        "event_registration_cancelled": _("Registration for an event cancelled"),
-        "event_registration_promoted": _("Place freed for someone on the waiting list"),
         "modules_changed": _("Services switched on or off"),
-        "event_registrants_read": _("List of people registered for an event read"),
+        "module_settings_changed": _("Settings of a service changed"),
+        "module_export": _("Table of a service exported"),
         "beneficiary_record_read": _("A person helped's record read"),
         "beneficiary_contact_read": _("A person helped's phone and address read"),
         "beneficiary_recorded": _("Person helped recorded"),

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts import passwords
 from bippop.accounts.models import AccountToken, Person
-from bippop.notifications.models import OutboxMessage
-from bippop.notifications.services import queue_email
+from bippop.outbox.models import OutboxMessage
+from bippop.outbox.writing import queue_email
 from bippop.web.i18n import _, current_locale
 
 TOKEN_LIFETIMES = {

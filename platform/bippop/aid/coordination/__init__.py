@@ -4,7 +4,8 @@
 - ``requests`` (with ``steps``, its actions): ``/coordination/demandes``;
 - ``tasks`` and ``concerns``: ``/coordination/taches`` and ``/coordination/signalements``;
 - ``volunteers``: ``/coordination/benevoles``, vetting, skills and languages;
-- ``events``: ``/coordination/evenements``; ``modules``: ``/coordination/modules``;
+- ``modules`` and ``module_settings``: ``/coordination/modules`` (switched on, and each one's settings);
+  ``exports``: ``/coordination/exports`` (what the modules export);
 - ``common`` and ``labels``: what the pages share.
 
 Every handler names its action from the permission matrix. Everything is read in the request's tenant
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from bippop.aid.coordination.common import coordination_page, paris_moment
 from bippop.aid.coordination.concerns import ConcernsController
-from bippop.aid.coordination.events import EventsController
+from bippop.aid.coordination.exports import ExportsController
 from bippop.aid.coordination.intake import IntakeController
+from bippop.aid.coordination.module_settings import ModuleSettingsController
 from bippop.aid.coordination.modules import ModulesController
 from bippop.aid.coordination.requests import RequestsController
 from bippop.aid.coordination.tasks import TasksController
@@ -31,8 +33,9 @@ COORDINATION_CONTROLLERS = [
     TasksController,
     ConcernsController,
     VolunteersController,
-    EventsController,
     ModulesController,
+    ModuleSettingsController,
+    ExportsController,
 ]
 
 __all__ = ["COORDINATION_CONTROLLERS", "concern_reported", "coordination_page", "paris_moment"]

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime
 import re
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
-from sqlalchemy import any_, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.admin.navigation import NavLink
@@ -19,10 +17,13 @@ from bippop.accounts.auth import Identity, current_identity
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import allowed
 from bippop.modules import registry
+from bippop.modules.assembly import menu_links
+from bippop.modules.contract import ModuleManifest
 from bippop.web.forms import first_text, without_invisible_characters
 from bippop.web.i18n import _
 from bippop.web.local_time import LOCAL_TIME, local_time
-from bippop.web.pages import render, tenant_default_locale
+from bippop.web.pages import render
+from bippop.web.tenant_settings import tenant_settings
 
 INTAKE = "/coordination/appel"
 REQUESTS = "/coordination/demandes"
@@ -34,21 +35,7 @@ def identity_of(request: Request) -> Identity:
     return identity
 
 
-def with_role(role: str) -> Any:
-    """People holding ``role`` (a condition on ``Person``)."""
-    return literal(role) == any_(Person.roles)
-
-
-async def names_of(db_session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
-    """Display names of these people, by id (ids of nobody are left out)."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await db_session.execute(select(Person.id, Person.display_name).where(Person.id.in_(wanted)))
-    return {row.id: row.display_name for row in rows}
-
-
-def coordination_links(identity: Identity) -> list[NavLink]:
+def coordination_links(identity: Identity, enabled: frozenset[str]) -> list[NavLink]:
     """The coordination pages this person may open, for the navigation at the top of each."""
     links = [
         ("requests.intake", INTAKE, _("Phone intake")),
@@ -56,11 +43,18 @@ def coordination_links(identity: Identity) -> list[NavLink]:
         ("requests.triage", "/coordination/taches", _("Tasks")),
         ("concerns.handle", "/coordination/signalements", _("Concerns")),
         ("people.vet", "/coordination/benevoles", _("Volunteers")),
-        ("events.manage", "/coordination/evenements", _("Events")),
         ("modules.configure", "/coordination/modules", _("Services offered")),
+        ("modules.export", "/coordination/exports", _("Exports")),
         ("requests.triage", "/coordination/impact", _("Impact")),
     ]
-    return [NavLink(path, label) for action, path, label in links if allowed(identity.roles, action)]
+    core = [NavLink(path, label) for action, path, label in links if allowed(identity.roles, action)]
+    # The pages of the modules the tenant switched on, for whoever may open them.
+    extra = [
+        NavLink(link.path, str(link.label))
+        for link in menu_links("coordination", enabled)
+        if link.action is None or allowed(identity.roles, link.action)
+    ]
+    return [*core[:-3], *extra, *core[-3:]]
 
 
 async def coordination_page(
@@ -73,9 +67,17 @@ async def coordination_page(
     fragment: str | None = None,
 ) -> Response[str]:
     identity = identity_of(request)
-    context = {"coordination_links": coordination_links(identity), "local": local_time, **context}
-    locale = await tenant_default_locale(db_session)
-    return render(request, template, context, status_code=status, fragment=fragment, default_locale=locale)
+    settings = await tenant_settings(request)
+    enabled = settings.visible_modules(registry.installed_modules())
+    context = {"coordination_links": coordination_links(identity, enabled), "local": local_time, **context}
+    return render(
+        request,
+        template,
+        context,
+        status_code=status,
+        fragment=fragment,
+        default_locale=settings.default_locale,
+    )
 
 
 def scrub(value: Any, limit: int = 4000) -> Any:
@@ -152,8 +154,15 @@ def small_int(text: str) -> int | None:
     return int(text) if re.fullmatch(r"\d{1,6}", text) else None
 
 
-async def visible_modules(db_session: AsyncSession) -> frozenset[str]:
-    return registry.visible_modules(await registry.enabled_slugs(db_session))
+async def visible_modules(request: Request) -> frozenset[str]:
+    """The modules whose requests the page shows: switched on (the tenant's cached settings) and installed."""
+    return (await tenant_settings(request)).visible_modules(registry.installed_modules())
+
+
+async def enabled_modules(request: Request) -> list[ModuleManifest]:
+    """The manifests of those modules, in the order of lists."""
+    visible = await visible_modules(request)
+    return [m for slug, m in registry.installed_modules().items() if slug in visible]
 
 
 async def actor_of(db_session: AsyncSession, identity: Identity) -> Person:

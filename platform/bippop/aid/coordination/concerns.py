@@ -15,26 +15,29 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.permissions import allowed, requires
-from bippop.aid.coordination.common import coordination_page, identity_of, names_of, visible_modules
+from bippop.accounts.services.people import display_names
+from bippop.aid.coordination.common import coordination_page, identity_of, visible_modules
 from bippop.aid.models import Concern, HelpRequest
 from bippop.aid.services.tasks import NotFound, handle_concern
+from bippop.web.deps import PAGE_DEPENDENCIES
 from bippop.web.listing import page_number, paginate
-from bippop.web.pages import page_locale
 
 
 class ConcernsController(Controller):
     path = "/coordination/signalements"
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("concerns.handle")], name="coordination-concerns")
-    async def concerns(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        await page_locale(request, db_session)
+    async def concerns(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         query = select(Concern).where(Concern.status == "open").order_by(Concern.created_at, Concern.id)
         rows, pagination = await paginate(db_session, query, page_number(request), {})
         concerns = [row[0] for row in rows]
-        names = await names_of(
+        names = await display_names(
             db_session, [c.reporter_id for c in concerns] + [c.about_person_id for c in concerns]
         )
-        visible = await visible_modules(db_session)
+        visible = await visible_modules(request)
         shown_requests = set(
             await db_session.scalars(
                 select(HelpRequest.id).where(
@@ -57,9 +60,12 @@ class ConcernsController(Controller):
         "/{concern_id:uuid}/traite", guards=[requires("concerns.handle")], name="coordination-concern-handled"
     )
     async def handled(
-        self, request: Request, db_session: NamedDependency[AsyncSession], concern_id: FromPath[uuid.UUID]
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        concern_id: FromPath[uuid.UUID],
+        locale: NamedDependency[str],
     ) -> Response[Any]:
-        await page_locale(request, db_session)
         try:
             await handle_concern(db_session, concern_id, actor_id=identity_of(request).person_id)
         except NotFound:

@@ -18,29 +18,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts import services as accounts
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import STAFF, allowed, requires
+from bippop.accounts.services.people import with_role
 from bippop.aid.coordination.common import (
     INTAKE,
     REQUESTS,
     actor_of,
     coordination_page,
+    enabled_modules,
     field_text,
     identity_of,
     kept_values,
     query_values,
     scrub,
-    with_role,
 )
 from bippop.aid.coordination.labels import channel_labels, weekday_labels
 from bippop.aid.services.requests import NewBeneficiary, ask_for_help
-from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
-from bippop.notifications.after_commit import commit_and_announce
-from bippop.web.deps import tenant_of
+from bippop.outbox.after_commit import commit_and_announce
+from bippop.web.deps import PAGE_DEPENDENCIES, tenant_of
 from bippop.web.drafts import take_draft
 from bippop.web.forms import FormData, form_problems, parse_uuid
 from bippop.web.i18n import _
 from bippop.web.listing import escape_like
-from bippop.web.pages import page_locale
 
 CHANNELS = ("email", "sms", "voice", "coordinator")
 HALF_DAYS = {"am": (9 * 60, 12 * 60), "pm": (14 * 60, 18 * 60)}
@@ -151,7 +150,7 @@ async def _intake_page(
     for name, default in INTAKE_DEFAULTS.items():
         if isinstance(default, str) and isinstance(values[name], list):
             values[name] = values[name][0] if values[name] else ""
-    modules = await registry.enabled_modules(db_session)
+    modules = await enabled_modules(request)
     manifest = next((m for m in modules if m.slug == values["module"]), None)
     results = await search_beneficiaries(db_session, values["q"])
     chosen = None
@@ -314,10 +313,12 @@ async def _read_form(
 
 class IntakeController(Controller):
     path = INTAKE
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("requests.intake")], name="coordination-intake")
-    async def form(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        await page_locale(request, db_session)
+    async def form(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         # What was typed when the session ran out comes back once the person has signed in again.
         values = await take_draft(request)
         notice = None
@@ -326,27 +327,32 @@ class IntakeController(Controller):
         return await _intake_page(request, db_session, values, notice=notice)
 
     @get("/personnes", guards=[requires("requests.intake")], name="coordination-intake-people")
-    async def people(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
+    async def people(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         """htmx: the people found for ``q`` (the full page without JavaScript)."""
-        await page_locale(request, db_session)
         return await _intake_page(request, db_session, query_values(request), fragment="results")
 
     @get("/champs", guards=[requires("requests.intake")], name="coordination-intake-fields")
-    async def fields(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
+    async def fields(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         """htmx: the questions of the chosen service (the full page without JavaScript)."""
-        await page_locale(request, db_session)
         values = query_values(request)
         values["shown_module"] = field_text(values, "module", 40)
         return await _intake_page(request, db_session, values, fragment="module_fields")
 
     @post("/", guards=[requires("requests.intake")])
     async def record(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        data: FormData,
+        locale: NamedDependency[str],
     ) -> Response[Any]:
-        await page_locale(request, db_session)
         identity = identity_of(request)
         values = _typed_values(data)
-        enabled = {m.slug: m for m in await registry.enabled_modules(db_session)}
+        enabled = {m.slug: m for m in await enabled_modules(request)}
         if shown := _next_view(field_text(data, "action", 20) or "enter", values, enabled):
             focus, refused = shown
             status = 400 if refused else 200

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bippop.web.i18n import _
+import re
+
+from bippop.aid.lifecycle import PAUSED
+from bippop.modules.assembly import skill_labels as module_skill_labels
+from bippop.web.i18n import _, ngettext
 
 
 def status_labels() -> dict[str, str]:
@@ -35,6 +39,35 @@ def appointment_labels() -> dict[str, str]:
         "no_show": _("Nobody at home"),
         "cancelled": _("Cancelled"),
     }
+
+
+def cancel_reason_labels() -> dict[str, str]:
+    """The reasons the platform itself gives a cancelled appointment (people's own reasons are text)."""
+    return {PAUSED: _("the regular visits are paused")}
+
+
+OFFERED_NOTE = re.compile(r"(\d+) volunteers")
+VETTING_NOTE = re.compile(r"level (\d+) < (\d+)")
+
+
+def history_note(note: str | None) -> str:
+    """A history entry's note in words: the lifecycle writes a few as codes (``3 volunteers``,
+    ``recurring``, ``level 1 < 2``); any other note is what a person typed."""
+    if not note:
+        return ""
+    if note == "recurring":
+        return _("Regular visits")
+    if found := OFFERED_NOTE.fullmatch(note):
+        count = int(found.group(1))
+        return ngettext("Offered to %(num)d volunteer", "Offered to %(num)d volunteers", count) % {
+            "num": count
+        }
+    if found := VETTING_NOTE.fullmatch(note):
+        return _("Vetting level %(has)s, this help needs level %(needs)s") % {
+            "has": found.group(1),
+            "needs": found.group(2),
+        }
+    return note
 
 
 def mood_labels() -> dict[str, str]:
@@ -86,14 +119,8 @@ def vetting_labels() -> dict[int, str]:
 
 
 def skill_labels() -> dict[str, str]:
-    return {
-        "admin_formalities": _("Help with forms and paperwork"),
-        "errands": _("Errands and shopping"),
-        "digital_help": _("Help with computers and phones"),
-        "reading_aloud": _("Reading aloud"),
-        "mentoring": _("Passing on skills to the young"),
-        "walking_companion": _("Walking companion"),
-    }
+    """The skills a volunteer may have: those the installed modules' matching asks for, named by them."""
+    return module_skill_labels()
 
 
 def language_labels() -> dict[str, str]:

@@ -13,9 +13,10 @@ from bippop.accounts.permissions import requires
 from bippop.aid.coordination.common import coordination_page, identity_of
 from bippop.aid.services.modules import choose_modules
 from bippop.modules import registry
+from bippop.web.deps import PAGE_DEPENDENCIES, tenant_of
 from bippop.web.forms import FormData, field_values, form_problems
 from bippop.web.i18n import _
-from bippop.web.pages import page_locale
+from bippop.web.tenant_settings import forget as forget_tenant_settings
 
 
 async def _modules_page(
@@ -38,10 +39,12 @@ async def _modules_page(
 
 class ModulesController(Controller):
     path = "/coordination/modules"
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("modules.configure")], name="coordination-modules")
-    async def modules(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        await page_locale(request, db_session)
+    async def modules(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         chosen = await registry.enabled_slugs(db_session)
         return await _modules_page(
             request, db_session, chosen=chosen, errors={}, saved=request.query_params.get("saved") == "1"
@@ -49,9 +52,12 @@ class ModulesController(Controller):
 
     @post("/", guards=[requires("modules.configure")])
     async def save(
-        self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        data: FormData,
+        locale: NamedDependency[str],
     ) -> Response[Any]:
-        await page_locale(request, db_session)
         chosen = field_values(data, "modules")
         if invisible := form_problems(data):
             return await _modules_page(request, db_session, chosen=chosen, errors=invisible, status=400)
@@ -62,4 +68,7 @@ class ModulesController(Controller):
             errors = {"modules": _("Choose among the services offered.")}
             return await _modules_page(request, db_session, chosen=chosen, errors=errors, status=400)
         await db_session.commit()
+        await forget_tenant_settings(
+            request.app.state.redis, tenant_of(request)
+        )  # pages see the change at once
         return Redirect("/coordination/modules?saved=1", status_code=303)

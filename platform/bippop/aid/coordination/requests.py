@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
+from bippop.accounts.services.people import display_names
 from bippop.aid import matching
 from bippop.aid.contact import contact_for
 from bippop.aid.coordination.common import (
@@ -28,14 +29,15 @@ from bippop.aid.coordination.common import (
     coordination_page,
     identity_of,
     kept_values,
-    names_of,
     visible_modules,
 )
 from bippop.aid.coordination.labels import (
     appointment_labels,
+    cancel_reason_labels,
     channel_labels,
     created_as_labels,
     done_messages,
+    history_note,
     mood_labels,
     status_labels,
     warning_labels,
@@ -55,22 +57,24 @@ from bippop.aid.models import (
 )
 from bippop.aid.services.requests import announce_outcome
 from bippop.modules import registry
-from bippop.notifications.after_commit import commit_and_announce
-from bippop.web.deps import tenant_of
+from bippop.outbox.after_commit import commit_and_announce
+from bippop.web.deps import PAGE_DEPENDENCIES, tenant_of
 from bippop.web.forms import FormData, form_problems
 from bippop.web.listing import page_number, paginate
 from bippop.web.local_time import local_time
-from bippop.web.pages import page_locale
 
 
 async def visible_request(
     db_session: AsyncSession, request_id: uuid.UUID, *, lock: bool = False
 ) -> HelpRequest:
-    """The request, if its service is shown for the tenant; else 404 (never another tenant's)."""
+    """The request, if its service is shown for the tenant; else 404 (never another tenant's). A guard on
+    read-by-id: the switch is read from the tenant's table, not from the pages' cached copy."""
     found = await db_session.get(
         HelpRequest, request_id, with_for_update=True if lock else None, populate_existing=True
     )
-    if found is None or found.module not in await visible_modules(db_session):
+    if found is None or found.module not in registry.visible_modules(
+        await registry.enabled_slugs(db_session)
+    ):
         raise NotFoundException()
     return found
 
@@ -179,7 +183,7 @@ async def _records(db_session: AsyncSession, help_request: HelpRequest) -> dict[
     """What the request's page lists: its timeline, the names in it, and the volunteers to offer it to."""
     timeline = await _timeline(db_session, help_request.id)
     report_rows = timeline.pop("report_rows")
-    names = await names_of(
+    names = await display_names(
         db_session,
         [help_request.volunteer_id, help_request.created_by]
         + [e.actor_id for e in timeline["history"]]
@@ -229,6 +233,8 @@ def _labels(help_request: HelpRequest) -> dict[str, Any]:
         "status_labels": status_labels(),
         "created_as_labels": created_as_labels(),
         "appointment_labels": appointment_labels(),
+        "cancel_reasons": cancel_reason_labels(),
+        "history_note": history_note,
         "mood_labels": mood_labels(),
         "weekdays": weekdays,
         "weekday_options": [(str(i), label) for i, label in enumerate(weekdays)],
@@ -283,13 +289,20 @@ async def request_page(
     return await coordination_page(request, db_session, "coordination/request.html", context, status=status)
 
 
+def _page_of_step(params: dict[str, Any]) -> str | None:
+    """A GET of one of a request's actions shows the request; an unknown action is nobody's page."""
+    return f"{REQUESTS}/{params['request_id']}" if params.get("step") in STEPS else None
+
+
 class RequestsController(Controller):
     path = REQUESTS
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("requests.triage")], name="coordination-requests")
-    async def requests(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        await page_locale(request, db_session)
-        visible = await visible_modules(db_session)
+    async def requests(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
+        visible = await visible_modules(request)
         modules = [m for m in registry.installed_modules().values() if m.slug in visible]
         status = request.query_params.get("status", "")
         status = status if status in REQUEST_STATUSES else ""
@@ -308,7 +321,7 @@ class RequestsController(Controller):
         rows, pagination = await paginate(
             db_session, query, page_number(request), {"status": status, "module": module}
         )
-        names = await names_of(db_session, [row[0].volunteer_id for row in rows])
+        names = await display_names(db_session, [row[0].volunteer_id for row in rows])
         labels = status_labels()
         context = {
             "rows": rows,
@@ -324,9 +337,12 @@ class RequestsController(Controller):
 
     @get("/{request_id:uuid}", guards=[requires("requests.triage")], name="coordination-request")
     async def show(
-        self, request: Request, db_session: NamedDependency[AsyncSession], request_id: FromPath[uuid.UUID]
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        request_id: FromPath[uuid.UUID],
+        locale: NamedDependency[str],
     ) -> Response[str]:
-        await page_locale(request, db_session)
         notice = done_messages().get(request.query_params.get("done", ""))
         return await request_page(request, db_session, request_id, notice=notice)
 
@@ -334,6 +350,7 @@ class RequestsController(Controller):
         "/{request_id:uuid}/{step:str}",
         guards=[requires("requests.triage")],
         name="coordination-request-action",
+        opt={"page": _page_of_step},
     )
     async def act(
         self,
@@ -342,8 +359,8 @@ class RequestsController(Controller):
         request_id: FromPath[uuid.UUID],
         step: FromPath[str],
         data: FormData,
+        locale: NamedDependency[str],
     ) -> Response[Any]:
-        await page_locale(request, db_session)
         if step not in STEPS:
             raise NotFoundException()
         key, run, fields = STEPS[step]

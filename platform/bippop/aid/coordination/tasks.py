@@ -17,20 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
+from bippop.accounts.services.people import display_names, with_role
 from bippop.aid.coordination.common import (
     REQUESTS,
     coordination_page,
     identity_of,
-    names_of,
     visible_modules,
-    with_role,
 )
 from bippop.aid.coordination.labels import task_labels, warning_labels
 from bippop.aid.models import CoordinatorTask, HelpRequest
 from bippop.aid.services.tasks import NotFound, mark_task_done
+from bippop.web.deps import PAGE_DEPENDENCIES
 from bippop.web.i18n import _
 from bippop.web.listing import page_number, paginate
-from bippop.web.pages import page_locale
 
 
 def _task_note(task: CoordinatorTask) -> str:
@@ -60,10 +59,12 @@ class TaskLine:
 
 class TasksController(Controller):
     path = "/coordination/taches"
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("requests.triage")], name="coordination-tasks")
-    async def tasks(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        await page_locale(request, db_session)
+    async def tasks(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         query = (
             select(CoordinatorTask)
             .where(CoordinatorTask.status == "open")
@@ -71,7 +72,7 @@ class TasksController(Controller):
         )
         rows, pagination = await paginate(db_session, query, page_number(request), {})
         tasks = [row[0] for row in rows]
-        names = await names_of(db_session, [t.person_id for t in tasks])
+        names = await display_names(db_session, [t.person_id for t in tasks])
         volunteers = set(
             await db_session.scalars(
                 select(Person.id).where(
@@ -79,7 +80,7 @@ class TasksController(Controller):
                 )
             )
         )
-        visible = await visible_modules(db_session)
+        visible = await visible_modules(request)
         shown_requests = set(
             await db_session.scalars(
                 select(HelpRequest.id).where(
@@ -117,9 +118,12 @@ class TasksController(Controller):
 
     @post("/{task_id:uuid}/fait", guards=[requires("requests.triage")], name="coordination-task-done")
     async def done(
-        self, request: Request, db_session: NamedDependency[AsyncSession], task_id: FromPath[uuid.UUID]
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        task_id: FromPath[uuid.UUID],
+        locale: NamedDependency[str],
     ) -> Response[Any]:
-        await page_locale(request, db_session)
         try:
             await mark_task_done(db_session, task_id, actor_id=identity_of(request).person_id)
         except NotFound:

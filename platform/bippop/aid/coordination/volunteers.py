@@ -15,23 +15,24 @@ from litestar.response import Redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
+from bippop.accounts.services.people import with_role
 from bippop.aid.coordination.common import (
     coordination_page,
     field_text,
     identity_of,
     parse_day,
     small_int,
-    with_role,
 )
 from bippop.aid.coordination.labels import language_labels, skill_labels, vetting_labels
 from bippop.aid.services.vetting import LANGUAGES, VettingChange, change_vetting
 from bippop.modules import registry
+from bippop.web.deps import PAGE_DEPENDENCIES
 from bippop.web.forms import FormData, field_values, form_problems
 from bippop.web.i18n import _
 from bippop.web.listing import escape_like, page_number, paginate
-from bippop.web.pages import page_locale
 
 
 def offered_skills() -> list[tuple[str, str]]:
@@ -68,7 +69,7 @@ async def _volunteer_page(
         "skill_options": offered_skills(),
         "language_options": [(code, languages[code]) for code in LANGUAGES],
         "vetting_labels": vetting_labels(),
-        "today": datetime.date.today(),
+        "today": clock.today(),
     }
     return await coordination_page(request, db_session, "coordination/volunteer.html", context, status=status)
 
@@ -107,10 +108,12 @@ def _read_vetting(
 
 class VolunteersController(Controller):
     path = "/coordination/benevoles"
+    dependencies = PAGE_DEPENDENCIES
 
     @get("/", guards=[requires("people.vet")], name="coordination-volunteers")
-    async def volunteers(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        await page_locale(request, db_session)
+    async def volunteers(
+        self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
+    ) -> Response[str]:
         search = field_text(request.query_params, "q", 100)
         query = select(Person).where(with_role("volunteer"))
         if search:
@@ -124,15 +127,18 @@ class VolunteersController(Controller):
             "values": {"q": search},
             "vetting_labels": vetting_labels(),
             "skill_labels": skills,
-            "today": datetime.date.today(),
+            "today": clock.today(),
         }
         return await coordination_page(request, db_session, "coordination/volunteers.html", context)
 
     @get("/{person_id:uuid}", guards=[requires("people.vet")], name="coordination-volunteer")
     async def volunteer(
-        self, request: Request, db_session: NamedDependency[AsyncSession], person_id: FromPath[uuid.UUID]
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        person_id: FromPath[uuid.UUID],
+        locale: NamedDependency[str],
     ) -> Response[str]:
-        await page_locale(request, db_session)
         person = await _volunteer(db_session, person_id)
         values = {
             "level": str(person.vetting_level),
@@ -157,10 +163,10 @@ class VolunteersController(Controller):
         db_session: NamedDependency[AsyncSession],
         person_id: FromPath[uuid.UUID],
         data: FormData,
+        locale: NamedDependency[str],
     ) -> Response[Any]:
-        await page_locale(request, db_session)
         person = await _volunteer(db_session, person_id, lock=True)
-        today = datetime.date.today()
+        today = clock.today()
         values, errors, change = _read_vetting(data, today)
         if change is None:
             return await _volunteer_page(

@@ -5,7 +5,7 @@
 - ``volunteer``: the volunteer's dashboard (requests near me, what comes next, calendar feed);
   ``volunteer_requests``: pop, decline, appointments, withdraw, messages; ``visit_reports``;
   ``availability``;
-- ``events`` and ``concerns`` ("report a concern", linked from every page for people signed in);
+- ``concerns`` ("report a concern", linked from every page for people signed in);
 - ``common``: what they share.
 
 Pages are plain forms that work without JavaScript; every error is shown next to its field; a
@@ -17,7 +17,6 @@ from __future__ import annotations
 from bippop.aid.portal.ask import AskController
 from bippop.aid.portal.availability import AvailabilityController
 from bippop.aid.portal.concerns import ConcernController
-from bippop.aid.portal.events import EventsController
 from bippop.aid.portal.my_requests import MyRequestsController
 from bippop.aid.portal.visit_reports import VisitReportsController
 from bippop.aid.portal.volunteer import VolunteerController
@@ -30,7 +29,6 @@ PORTAL_CONTROLLERS = [
     VolunteerRequestsController,
     VisitReportsController,
     AvailabilityController,
-    EventsController,
     ConcernController,
 ]
 

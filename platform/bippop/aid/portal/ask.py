@@ -6,7 +6,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.deps import signed_in_person
@@ -15,6 +14,7 @@ from bippop.accounts.permissions import requires
 from bippop.aid.portal.common import (
     PERIODS,
     WEEKDAYS,
+    enabled_modules,
     for_whom,
     module_or_404,
     period_name,
@@ -23,32 +23,13 @@ from bippop.aid.portal.common import (
     windows_from_form,
 )
 from bippop.aid.services.requests import ask_for_help
-from bippop.geography import distance_km
-from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
-from bippop.notifications.after_commit import commit_and_announce
+from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.deps import tenant_of
 from bippop.web.drafts import take_draft
 from bippop.web.forms import FormData, form_problems
 from bippop.web.i18n import _
 from bippop.web.pages import render_page
-
-
-async def _nearest_france_services(db_session: AsyncSession, me: Person) -> dict[str, Any] | None:
-    """The nearest France Services of the list the council keeps in its settings (``france_services``)."""
-    from bippop.accounts.models import Setting
-
-    sites = await db_session.scalar(select(Setting.value).where(Setting.key == "france_services"))
-    if not sites:
-        return None
-    best, best_km = None, None
-    for site in sites:
-        km = None
-        if me.latitude is not None and me.longitude is not None and site.get("latitude") is not None:
-            km = distance_km(me.latitude, me.longitude, float(site["latitude"]), float(site["longitude"]))
-        if best is None or (km is not None and (best_km is None or km < best_km)):
-            best, best_km = site, km
-    return {**(best or {}), "distance_km": best_km}
 
 
 class AskController(Controller):
@@ -58,14 +39,14 @@ class AskController(Controller):
 
     @get("/demander", name="ask")
     async def choose(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        modules = await registry.enabled_modules(db_session)
+        modules = await enabled_modules(request)
         return await render_page(request, db_session, "portal/ask_choose.html", {"modules": modules})
 
     @get("/demander/{slug:str}", name="ask-module")
     async def form(
         self, request: Request, db_session: NamedDependency[AsyncSession], slug: FromPath[str]
     ) -> Response[str]:
-        manifest = module_or_404(slug, await visible_modules(db_session))
+        manifest = module_or_404(slug, await visible_modules(request))
         me = await signed_in_person(request, db_session)
         values = await take_draft(request)
         return await self._render(request, db_session, manifest, me, values, {})
@@ -94,11 +75,11 @@ class AskController(Controller):
             else [values.get("when")]
             if values.get("when")
             else [],
-            "france_services": await _nearest_france_services(db_session, me)
-            if manifest.slug == "admin_help"
-            else None,
             "details": {},
         }
+        extra = manifest.hooks.get("ask_form_context")  # what the module adds to its form page
+        if extra is not None:
+            context.update(await extra(db_session, me))
         return await render_page(request, db_session, "portal/ask_form.html", context, status=status)
 
     @post("/demander/{slug:str}")
@@ -109,7 +90,7 @@ class AskController(Controller):
         slug: FromPath[str],
         data: FormData,
     ) -> Response[Any]:
-        manifest = module_or_404(slug, await visible_modules(db_session))
+        manifest = module_or_404(slug, await visible_modules(request))
         me = await signed_in_person(request, db_session)
         clean, errors = manifest.validate(data)
         people = await for_whom(db_session, me)

@@ -21,9 +21,10 @@ from bippop.aid.services.messages import Side, post_message
 from bippop.aid.services.requests import announce_outcome
 from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
-from bippop.notifications.after_commit import commit_and_announce
+from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.deps import tenant_of
 from bippop.web.i18n import _
+from bippop.web.tenant_settings import tenant_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -67,6 +68,11 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
+def appointment_labels() -> dict[str, str]:
+    """An appointment that is not ahead any more, as the people of the request read it."""
+    return {"done": _("done"), "cancelled": _("cancelled"), "no_show": _("Nobody at home")}
+
+
 def windows_from_form(data: dict[str, Any]) -> list[dict[str, int]]:
     chosen = data.get("when", [])
     chosen = [chosen] if isinstance(chosen, str) else list(chosen)
@@ -107,8 +113,15 @@ async def for_whom(db_session: AsyncSession, me: Person) -> list[Person]:
     return people
 
 
-async def visible_modules(db_session: AsyncSession) -> frozenset[str]:
-    return registry.visible_modules(await registry.enabled_slugs(db_session))
+async def visible_modules(request: Request) -> frozenset[str]:
+    """The modules whose requests the page shows: switched on (the tenant's cached settings) and installed."""
+    return (await tenant_settings(request)).visible_modules(registry.installed_modules())
+
+
+async def enabled_modules(request: Request) -> list[ModuleManifest]:
+    """The manifests of those modules, in the order of lists."""
+    visible = await visible_modules(request)
+    return [m for slug, m in registry.installed_modules().items() if slug in visible]
 
 
 def module_or_404(slug: str, visible: frozenset[str]) -> ModuleManifest:

@@ -27,6 +27,7 @@ from bippop.aid.portal.common import (
     ACTIVE,
     PARIS,
     announce,
+    appointment_labels,
     for_whom,
     post_message_page,
     status_label,
@@ -48,7 +49,7 @@ class MyRequestsController(Controller):
     async def mine(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
         me = await signed_in_person(request, db_session)
         people = {p.id: p for p in await for_whom(db_session, me)}
-        visible = await visible_modules(db_session)
+        visible = await visible_modules(request)
         rows = list(
             await db_session.scalars(
                 select(HelpRequest)
@@ -80,7 +81,7 @@ class MyRequestsController(Controller):
         if (
             found is None
             or found.beneficiary_id not in people
-            or found.module not in await visible_modules(db_session)
+            or found.module not in registry.visible_modules(await registry.enabled_slugs(db_session))
         ):
             raise NotFoundException()
         return found
@@ -128,6 +129,7 @@ class MyRequestsController(Controller):
             "status": status_label(found.status),
             "volunteer_name": short_name(volunteer.display_name) if volunteer else None,
             "appointments": appointments,
+            "appointment_labels": appointment_labels(),
             "messages": [
                 (m, short_name(authors[m.author_id].display_name) if m.author_id in authors else "—")
                 for m in messages

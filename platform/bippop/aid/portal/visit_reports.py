@@ -135,7 +135,11 @@ class VisitReportsController(Controller):
             return Redirect("/benevole?rapport=1", status_code=303)
         return Redirect("/benevole?rapport=1", status_code=303)
 
-    @post("/rendez-vous/{appointment_id:uuid}/absent", name="visit-no-show")
+    @post(
+        "/rendez-vous/{appointment_id:uuid}/absent",
+        name="visit-no-show",
+        opt={"page": "/benevole/rendez-vous/{appointment_id}/compte-rendu"},  # its button is on the report
+    )
     async def no_show(
         self, request: Request, db_session: NamedDependency[AsyncSession], appointment_id: FromPath[uuid.UUID]
     ) -> Response[Any]:

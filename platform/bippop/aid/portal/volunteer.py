@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts.deps import signed_in_person
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
@@ -119,8 +120,8 @@ class VolunteerController(Controller):
     @get("/", name="volunteer-dashboard")
     async def dashboard(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
         me = await signed_in_person(request, db_session)
-        visible = await visible_modules(db_session)
-        today = datetime.date.today()
+        visible = await visible_modules(request)
+        today = clock.today()
         now = lifecycle.now_utc()
         near = await _requests_near(db_session, me, visible, today)
         appointments, to_report = await _visits(db_session, me, now)
@@ -155,7 +156,7 @@ class VolunteerController(Controller):
     @post("/agenda", name="volunteer-calendar")
     async def calendar(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[Any]:
         me = await signed_in_person(request, db_session)
-        from bippop.notifications import calendar
+        from bippop.aid import calendar
 
         token = await calendar.new_calendar_token(db_session, me)
         await db_session.commit()

@@ -1,6 +1,5 @@
 """``/benevole/demandes``: a request as the volunteer sees it; pop, decline, set the appointment, withdraw, write."""
 
-import datetime
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from litestar.response import Redirect
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts.deps import signed_in_person
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
@@ -27,13 +27,13 @@ from bippop.aid.models import (
 from bippop.aid.portal.common import (
     PARIS,
     announce,
+    appointment_labels,
     parse_local,
     period_key,
     period_name,
     post_message_page,
     status_label,
     undo,
-    visible_modules,
     weekday_name,
 )
 from bippop.geography import distance_km
@@ -61,7 +61,9 @@ class VolunteerRequestsController(Controller):
         """The request as this volunteer may see it; ``eligible_only=False`` for popping only, where the
         lifecycle refuses an ineligible volunteer itself and says why, showing nothing of the person."""
         found = await db_session.get(HelpRequest, request_id, with_for_update=lock, populate_existing=lock)
-        if found is None or found.module not in await visible_modules(db_session):
+        if found is None or found.module not in registry.visible_modules(
+            await registry.enabled_slugs(db_session)
+        ):
             raise NotFoundException()
         if found.volunteer_id not in (None, me.id):
             raise NotFoundException()  # someone else's visit: nothing to see here
@@ -71,7 +73,7 @@ class VolunteerRequestsController(Controller):
         if (
             eligible_only
             and found.volunteer_id is None
-            and (manifest is None or lifecycle.eligibility_problem(manifest, me, datetime.date.today()))
+            and (manifest is None or lifecycle.eligibility_problem(manifest, me, clock.today()))
         ):
             raise NotFoundException()  # not vetted or skilled for it: the dashboard does not list it either
         return found
@@ -125,6 +127,7 @@ class VolunteerRequestsController(Controller):
             "mine": found.volunteer_id == me.id,
             "messages": [(m, m.author_id == me.id) for m in messages],
             "appointments": appointments,
+            "appointment_labels": appointment_labels(),
             "windows": [
                 f"{weekday_name(w['weekday'])} {period_name(period_key(w['start_minute']))}"
                 for w in found.preferred_windows

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts import audit
 from bippop.aid.lifecycle import Outcome
 from bippop.aid.models import HelpRequest, RequestMessage
-from bippop.notifications.dispatch import notify_all
+from bippop.aid.notices import notify_all
 from bippop.web.forms import field_problem
 from bippop.web.i18n import _
 

@@ -17,9 +17,9 @@ from bippop.accounts.models import Person
 from bippop.aid import lifecycle
 from bippop.aid.lifecycle import LifecycleError, Outcome
 from bippop.aid.models import HelpRequest
+from bippop.aid.notices import notify_all
 from bippop.aid.offering import offer_to_best
 from bippop.modules.contract import ModuleManifest
-from bippop.notifications.dispatch import notify_all
 from bippop.web.pages import tenant_default_locale
 
 

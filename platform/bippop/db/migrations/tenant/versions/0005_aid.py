@@ -8,7 +8,8 @@
   it), ``appointment_series`` (recurring) and ``appointments``, ``visit_reports``, ``feedback``;
 - ``concerns`` (reported by anyone signed in) and ``coordinator_tasks`` (phone someone, a warning
   sign, a volunteer who lost vetting);
-- ``events`` and ``event_registrations`` (capacity and waiting list);
+- (``events`` and ``event_registrations`` were created here until the events module got its own
+  branch of the chain, ``events_0001``, which creates them now);
 - ``outbox_messages.dedupe_key``: a message planned twice (a retried job) is written once.
 
 Revision ID: t0005
@@ -268,38 +269,6 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'open'"),
     )
 
-    op.create_table(
-        "events",
-        _id(),
-        sa.Column("title", sa.String(160), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False, server_default=""),
-        sa.Column("place", sa.String(200), nullable=False),
-        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("capacity", sa.Integer(), nullable=False),
-        _person("organiser_id", nullable=True, on_delete="SET NULL"),
-        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
-        *_timestamps(),
-        sa.CheckConstraint("capacity > 0", name="ck_events_capacity"),
-        sa.CheckConstraint("starts_at < ends_at", name="ck_events_order"),
-    )
-    op.create_index("ix_events_starts", "events", ["starts_at"])
-    op.create_table(
-        "event_registrations",
-        _id(),
-        sa.Column("event_id", sa.Uuid(), sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
-        _person("person_id"),
-        sa.Column("status", sa.String(10), nullable=False),
-        *_timestamps(),
-        sa.CheckConstraint(
-            "status in ('registered', 'waiting', 'cancelled')", name="ck_event_registrations_status"
-        ),
-        sa.UniqueConstraint("event_id", "person_id", name="uq_event_registrations"),
-    )
-    op.create_index(
-        "ix_event_registrations_event", "event_registrations", ["event_id", "status", "created_at"]
-    )
-
     op.add_column("outbox_messages", sa.Column("dedupe_key", sa.String(120), nullable=True))
     op.create_index("uq_outbox_dedupe", "outbox_messages", ["dedupe_key"], unique=True)
 
@@ -308,8 +277,6 @@ def downgrade() -> None:
     op.drop_index("uq_outbox_dedupe", "outbox_messages")
     op.drop_column("outbox_messages", "dedupe_key")
     for table in (
-        "event_registrations",
-        "events",
         "coordinator_tasks",
         "concerns",
         "feedback",

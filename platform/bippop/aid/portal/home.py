@@ -1,0 +1,29 @@
+"""A tenant's home page (``/`` on a tenant's host): how many volunteers, which services are on. The web
+kit's ``PagesController.home`` serves ``/`` for every site and hands a tenant's host to this page
+(registered at assembly, ``bippop.assembly``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from sqlalchemy import any_, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bippop.accounts.models import Person
+from bippop.aid.portal.common import enabled_modules
+from bippop.modules.assembly import menu_links
+from bippop.web.pages import render, tenant_default_locale
+
+
+async def tenant_home(
+    request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, Any]
+) -> Response[Any]:
+    volunteers = await db_session.scalar(
+        select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
+    )
+    locale = await tenant_default_locale(db_session)
+    services = await enabled_modules(request)
+    links = menu_links("portal", frozenset(m.slug for m in services))
+    context = {"volunteers": volunteers or 0, "services": services, "module_links": links}
+    return render(request, "home.html", context, default_locale=locale)
