@@ -264,10 +264,10 @@ def forget_tenant_settings(resources: Any, tenant: TenantRef) -> None:
     pages' own changes do (``web.tenant_settings.forget``)."""
     import redis
 
-    from bippop.web.tenant_settings import forget_key
+    from bippop.web.tenant_settings import forget_sync
 
     client = redis.Redis.from_url(resources.settings.redis_url or "")
     try:
-        client.delete(forget_key(tenant.id))
+        forget_sync(client, tenant)
     finally:
         client.close()

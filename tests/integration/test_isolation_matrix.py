@@ -670,6 +670,9 @@ def http_attempts(
 
 
 NO_ROUTE = "no route"
+# A GET of a path only an action (POST) answers: the router refuses it (405) and the app sends the browser
+# to the action's page (web/action_pages.py), before any host is looked at.
+ACTION_ONLY = "action only"
 
 
 def served_path(url: str) -> str:
@@ -686,7 +689,9 @@ def served_sites(app: Litestar, url: str, method: str) -> tuple[str, ...] | str:
     path = served_path(url)
     try:
         _asgi_app, handler, *_rest = app.asgi_router.handle_routing(path=path, method=method)
-    except (NotFoundException, MethodNotAllowedException):
+    except MethodNotAllowedException:
+        return ACTION_ONLY if method == "GET" else NO_ROUTE
+    except NotFoundException:
         return NO_ROUTE
     sites: tuple[str, ...] | str = handler.opt.get("sites", DEFAULT_SITES)
     return sites
@@ -697,6 +702,9 @@ def expected_status(host: HostCase, sites: tuple[str, ...] | str) -> set[int] | 
     if sites == NO_ROUTE:
         # Litestar itself refuses a Host it finds malformed (400) before routing.
         return {404, 405} | ({400} if host.site == "invalid" else set())
+    if sites == ACTION_ONLY:
+        # To the action's page (a path on the same host, checked below), or 404 when no such action.
+        return {303, 404} | ({400} if host.site == "invalid" else set())
     if sites == ANY_SITE:
         return None
     if host.site == "invalid":
@@ -738,7 +746,11 @@ def test_every_route_every_role_every_forgery(
             problems.append(f"server error {response.status_code}")
         sites = served_sites(app, url, attempt.method)
         expected = expected_status(host, sites)
-        if "\x00" in served_path(url) and sites != NO_ROUTE:
+        if sites == ACTION_ONLY and response.status_code == 303:
+            location = response.headers.get("location", "")
+            if not location.startswith("/") or location.startswith("//") or "\\" in location:
+                problems.append(f"an action's page outside this host: {location!r}")
+        if "\x00" in served_path(url) and sites not in (NO_ROUTE, ACTION_ONLY):
             expected = {400}  # a NUL byte is refused before anything else looks at the path (once routed)
         if expected is not None and response.status_code not in expected:
             problems.append(

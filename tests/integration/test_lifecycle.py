@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 import json
 import tarfile
@@ -93,6 +94,46 @@ def test_restore_as_a_new_tenant_matches_the_original(settings: Settings) -> Non
     files = TenantFiles(storage_from_settings(settings), restored.ref())
     assert files.get("reports", "2026", "compte-rendu.txt").decode() == "Visite du 3 mars : tout va bien."
     assert sorted(files.list()) == ["logo.png", "reports/2026/compte-rendu.txt"]
+
+
+def test_an_archive_made_before_a_modules_branch_is_restored(settings: Settings) -> None:
+    """Archives from before the events module had its own branch record only the core's head (the tables
+    were the same, made by the core): they restore, and the schema says it is at the platform's heads."""
+    from bippop.db import chains
+
+    tenant = make_tenant(settings, "avant-branche", "Avantville")
+    _populate(settings, tenant, people=2)
+    key, _ = export_tenant(settings, "avant-branche")
+    storage = storage_from_settings(settings)
+    core = chains.own_head("tenant")
+    old_rows = f"version_num\n{core}\n".encode()
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(storage.get(key)), mode="r:gz") as src,
+        tarfile.open(fileobj=out, mode="w:gz") as dst,
+    ):
+        members = {m.name: (m, src.extractfile(m).read()) for m in src.getmembers()}  # type: ignore[union-attr]
+        manifest = json.loads(members["manifest.json"][1])
+        manifest["revision"] = core
+        manifest["tables"]["alembic_version"] = {
+            "rows": 1,
+            "sha256": hashlib.sha256(old_rows).hexdigest(),
+        }
+        for name, (member, data) in members.items():
+            if name == "manifest.json":
+                data = json.dumps(manifest).encode()
+            elif name == "data/alembic_version.csv":
+                data = old_rows
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    storage.put(key + ".old.tar.gz", out.getvalue())
+    restored = restore_tenant(settings, key + ".old.tar.gz", slug="avant-copie")
+    assert _people(settings, restored.ref()) == _people(settings, tenant)
+    with resources_for(settings).admin_engine.connect() as connection:
+        versions = connection.execute(
+            text(f"select version_num from {restored.schema_name}.alembic_version")
+        ).scalars()
+        assert set(versions) == set(chains.heads("tenant"))
 
 
 def test_a_damaged_archive_is_refused(settings: Settings) -> None:

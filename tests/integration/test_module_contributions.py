@@ -203,3 +203,114 @@ def test_the_modules_periodic_job_is_scheduled_and_purges_only_old_registrations
             )
         )
     assert left == {recent}
+
+
+def test_old_registrations_are_purged_with_the_module_switched_off(
+    resources: PlatformResources, town: TenantRef
+) -> None:
+    old = an_event(
+        resources, town, "Bal d'antan", days=-(event_jobs.REGISTRATIONS_KEPT_DAYS + 9), people=["Yvette"]
+    )
+    with resources.tenant_session(town) as session, session.begin():
+        session.execute(text("insert into settings (key, value) values ('modules.enabled', '[\"visits\"]')"))
+    try:
+        with resources.tenant_session(town) as session, session.begin():
+            assert event_jobs.purge_old_registrations(session, now=datetime.datetime.now(datetime.UTC)) == 1
+        with resources.tenant_session(town) as session:
+            assert not session.scalars(
+                select(EventRegistration).where(EventRegistration.event_id == old)
+            ).all()
+    finally:
+        with resources.tenant_session(town) as session, session.begin():
+            session.execute(text("delete from settings where key = 'modules.enabled'"))
+        forget_tenant_settings(resources, town)
+
+
+# --- the tenant's cached settings ----------------------------------------------------------------------
+
+
+def _cache_copy(
+    resources: PlatformResources, town: TenantRef, enabled: list[str] | None, *, stale: bool
+) -> None:
+    """Write a cached copy of the settings as a page would (``stale``: one generation behind)."""
+    import json
+
+    import redis
+
+    from bippop.tenants.context import tenant_cache_key
+
+    client = redis.Redis.from_url(resources.settings.redis_url or "")
+    try:
+        generation = int(client.get(tenant_cache_key("settings-generation", tenant=town)) or 0)
+        copy = {
+            "default_locale": "fr",
+            "enabled_modules": enabled,
+            "generation": generation - (1 if stale else 0),
+        }
+        client.set(tenant_cache_key("settings", tenant=town), json.dumps(copy), ex=60)
+    finally:
+        client.close()
+
+
+def test_a_copy_written_before_a_change_is_not_trusted(
+    settings: Settings, resources: PlatformResources, town: TenantRef
+) -> None:
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        forget_tenant_settings(resources, town)
+        # A reader that raced a change wrote its copy at the generation before the change: ignored.
+        _cache_copy(resources, town, ["visits"], stale=True)
+        assert get(web, "/evenements").status_code == 200
+        # A copy at the current generation is used (the switch below is the copy's, not the table's).
+        _cache_copy(resources, town, ["visits"], stale=False)
+        assert get(web, "/evenements").status_code == 404
+        forget_tenant_settings(resources, town)
+
+
+def test_a_change_reads_the_table_not_the_copy(
+    settings: Settings, resources: PlatformResources, town: TenantRef
+) -> None:
+    event_id = an_event(resources, town, "Atelier mémoire", days=5, people=[])
+    with signed_in(settings, resources, town, ["beneficiary"]) as web:
+        with resources.tenant_session(town) as session, session.begin():
+            session.execute(
+                text("insert into settings (key, value) values ('modules.enabled', '[\"visits\"]')")
+            )
+        try:
+            _cache_copy(resources, town, None, stale=False)  # a copy saying every module is on
+            assert get(web, "/evenements").status_code == 200  # a page reads the copy
+            refused = post(web, f"/evenements/{event_id}/inscription", {})
+            assert refused.status_code == 404  # the action reads the table: the module is off
+        finally:
+            with resources.tenant_session(town) as session, session.begin():
+                session.execute(text("delete from settings where key = 'modules.enabled'"))
+            forget_tenant_settings(resources, town)
+
+
+def test_pages_go_on_when_redis_refuses_the_settings_copy(
+    settings: Settings, resources: PlatformResources, town: TenantRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        redis = web.app.state.redis
+
+        async def refused(*_args: object, **_kwargs: object) -> None:
+            raise RedisConnectionError("refused")
+
+        monkeypatch.setattr(redis, "mget", refused)
+        assert get(web, "/").status_code == 200
+        assert get(web, "/evenements").status_code == 200
+
+
+def test_head_never_redirects_to_itself_and_a_get_of_an_action_goes_to_its_page(
+    settings: Settings, resources: PlatformResources, town: TenantRef
+) -> None:
+    with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
+        for path in ("/", "/evenements", "/connexion", "/healthz", "/nothing-here"):
+            answer = web.head(path, headers=host(SLUG), follow_redirects=False)
+            assert answer.status_code != 303, path
+        event_id = an_event(resources, town, "Goûter", days=2, people=[])
+        action = f"/evenements/{event_id}/inscription"
+        assert web.head(action, headers=host(SLUG), follow_redirects=False).status_code == 405
+        page = web.get(action, headers={**host(SLUG), **HTML}, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/evenements"

@@ -55,6 +55,8 @@ APPOINTMENT_PURPOSES = frozenset({"appointment_scheduled", "appointment_reminder
 
 # Someone no message reaches: a coordinator phones them -----------------------------------------
 
+NO_SHOW_NOTE = "no_show"  # the call task of two visits that found nobody (aid/lifecycle/visits.py)
+
 
 def call_task(
     session: Session,
@@ -64,21 +66,27 @@ def call_task(
     request_id: uuid.UUID | None = None,
     dedupe_key: str | None = None,
 ) -> None:
-    """A coordinator phones the person, once per ``dedupe_key``; while a call to them is open, news joins
-    it rather than making a second: one call tells the person everything."""
+    """A coordinator phones the person, once per ``dedupe_key``; while a call to them about the same
+    request is open, news about it joins that call rather than making a second (one call tells the person
+    all of it). News about another request, or a call of another reason (nobody at home twice), gets its
+    own task: it must not vanish into a call about something else."""
+    same_request = (
+        CoordinatorTask.request_id.is_(None)
+        if request_id is None
+        else CoordinatorTask.request_id == request_id
+    )
     waiting = session.scalar(
-        select(CoordinatorTask)
+        select(CoordinatorTask.id)
         .where(
             CoordinatorTask.person_id == person_id,
             CoordinatorTask.kind == "call_person",
             CoordinatorTask.status == "open",
+            same_request,
+            CoordinatorTask.note.is_distinct_from(NO_SHOW_NOTE),
         )
-        .order_by(CoordinatorTask.created_at)
         .limit(1)
     )
     if waiting is not None:
-        if waiting.request_id is None:
-            waiting.request_id = request_id
         return
     session.execute(
         insert(CoordinatorTask)
@@ -122,8 +130,6 @@ def links(
 ) -> tuple[str | None, str | None]:
     """(page of the request, short link for a text) for this person."""
     base = context.base_url
-    if base and purpose.startswith("event_"):
-        return f"{base}/evenements", f"{base}/evenements"
     if not base or request is None:
         return None, None
     as_volunteer = person.id in (request.volunteer_id, appointment.volunteer_id if appointment else None)
@@ -164,6 +170,8 @@ class RequestNews:
             appointment = next_appointment(session, request.id, self.now)
         if request is None and appointment is not None:
             request = session.get(HelpRequest, appointment.request_id)
+        if request is None:
+            return dispatch.plain_subject(context, self.purpose)  # about no request (a module's news)
         page, short_link = links(context, self.purpose, person, request, appointment)
         manifest = find_module(request.module) if request is not None else None
         with_date = appointment is not None and self.purpose in APPOINTMENT_PURPOSES

@@ -86,12 +86,6 @@ def menu_links(area: str, enabled: frozenset[str]) -> list[MenuLink]:
     ]
 
 
-def audit_labels() -> dict[str, str]:
-    return {
-        action: str(label) for m in installed_modules().values() for action, label in m.audit_labels.items()
-    }
-
-
 def skill_labels() -> dict[str, str]:
     return {
         skill: str(label) for m in installed_modules().values() for skill, label in m.skill_labels.items()

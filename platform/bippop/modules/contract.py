@@ -180,6 +180,11 @@ class ModuleManifest:
         for export in self.exports:
             if export.action not in {p.action for p in self.permissions}:
                 raise ValueError(f"module {self.slug}: export {export.key!r} needs one of its own actions")
+        # A page of this portal, never another host's (``//host`` or ``https://…``).
+        paths = [link.path for link in self.links] + [n.path for n in self.notices.values() if n.path]
+        for path in paths:
+            if not path.startswith("/") or path.startswith("//") or "\\" in path:
+                raise ValueError(f"module {self.slug}: {path!r} must be a path of the portal, like /page")
         for setting in self.settings:
             if setting.required and setting.default is None:
                 raise ValueError(f"module {self.slug}: setting {setting.name!r} needs a default")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import structlog
@@ -19,7 +19,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.models import Setting
+from bippop.accounts.permissions import CORE_PERMISSIONS
 from bippop.modules.contract import ModuleManifest
+from bippop.notifications.wording import core_titles
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +33,9 @@ ENABLED_SETTING = "modules.enabled"
 def installed_modules() -> dict[str, ModuleManifest]:
     """Every module installed in this environment, by slug, in a stable order."""
     found: dict[str, ModuleManifest] = {}
-    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    # The platform's own modules first: a package installed beside cannot take one of their slugs.
+    entries = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (not _builtin(e), e.name))
+    for entry in entries:
         try:
             manifest = entry.load()
             if callable(manifest) and not isinstance(manifest, ModuleManifest):
@@ -45,8 +49,32 @@ def installed_modules() -> dict[str, ModuleManifest]:
         if manifest.slug in found:
             log.error("module_slug_taken", slug=manifest.slug, entry_point=entry.name)
             continue
+        refusal = clash(manifest, found.values())
+        if refusal:
+            log.error("module_refused", slug=manifest.slug, entry_point=entry.name, reason=refusal)
+            continue
         found[manifest.slug] = manifest
     return dict(sorted(found.items(), key=lambda item: (item[1].position, item[0])))
+
+
+def _builtin(entry: EntryPoint) -> bool:
+    return entry.value.startswith("bippop_modules.")
+
+
+def clash(manifest: ModuleManifest, others: Iterable[ModuleManifest]) -> str | None:
+    """Why a module may not join the others (it would take what belongs to the core or to another)."""
+    core_actions = set(CORE_PERMISSIONS)
+    taken_actions = core_actions | {p.action for m in others for p in m.permissions}
+    actions = {p.action for p in manifest.permissions}
+    if actions & taken_actions:
+        return f"actions already taken: {sorted(actions & taken_actions)}"
+    for link in manifest.links:
+        if link.action is not None and link.action not in actions | core_actions:
+            return f"link {link.path} names an unknown action {link.action!r}"
+    taken_purposes = set(core_titles()) | {purpose for m in others for purpose in m.notices}
+    if set(manifest.notices) & taken_purposes:
+        return f"message purposes already taken: {sorted(set(manifest.notices) & taken_purposes)}"
+    return None
 
 
 def refresh() -> None:

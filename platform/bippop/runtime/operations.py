@@ -235,6 +235,7 @@ def restore_tenant(settings: Settings, key: str, *, slug: str | None = None) -> 
     from bippop.storage import storage_from_settings
     from bippop.tenants import lifecycle
     from bippop.tenants.models import Tenant
+    from bippop.web.tenant_settings import forget_sync as forget_tenant_settings
 
     storage = storage_from_settings(settings)
     manifest, _tables, _files = lifecycle.read_archive(storage, key)
@@ -260,7 +261,10 @@ def restore_tenant(settings: Settings, key: str, *, slug: str | None = None) -> 
     with resources.admin_sessions()() as session:
         restored = session.get(Tenant, tenant.id)
         assert restored is not None
-        return restored
+    if resources.redis is not None:
+        # Its settings came from the archive: a page seen since its creation cached the defaults.
+        forget_tenant_settings(resources.redis, restored.ref())
+    return restored
 
 
 def _id_and_hosts(settings: Settings, slug: str) -> tuple[Any, list[str]]:

@@ -260,7 +260,10 @@ def load_into(
     with engine.connect() as connection:
         tenant = _tenant(connection, tenant_id)
     with (schema_engine or engine).begin() as connection:
-        if manifest["revision"] != tenant["revision"]:
+        # An archive made before a module's branch joined the chain records fewer heads; its tables
+        # decide (checked below: a module's branch that adds tables makes them differ).
+        archived_heads = set(str(manifest["revision"] or "").split("+"))
+        if not archived_heads <= set(str(tenant["revision"] or "").split("+")):
             raise TenantError(
                 f"L'archive a été faite à la révision {manifest['revision']} et la plateforme est à "
                 f"{tenant['revision']} : exportez de nouveau depuis une plateforme à jour.",
@@ -283,6 +286,11 @@ def load_into(
             data, rows = restored[name]
             if rows != expected["rows"] or _sha256(data) != expected["sha256"]:
                 raise TenantError(f"Vérification échouée pour la table {name}.", field="archive")
+        if manifest["revision"] != tenant["revision"]:
+            # The schema is the platform's, at its heads: say so in its own version rows again.
+            connection.execute(text("delete from alembic_version"))
+            for head in str(tenant["revision"]).split("+"):
+                connection.execute(text("insert into alembic_version (version_num) values (:h)"), {"h": head})
     if not with_files:
         return manifest
     prefix = files_prefix(tenant_id)

@@ -44,11 +44,15 @@ def _declared_page(app: Litestar, path: str, method: str) -> object:
     return page(params) if callable(page) else page
 
 
+def normalized(path: str) -> str:
+    """One slash between segments, none doubled: ``//host/…`` would send the browser to another site."""
+    return "/" + "/".join(part for part in path.split("/") if part)
+
+
 def page_of_path(app: Litestar, path: str, method: str = "POST") -> str | None:
     """The page that shows the form of the action ``path`` (``path`` itself when it is a page);
     ``None`` when the route says there is no such action."""
-    # One slash between segments, none doubled: ``//host/…`` would send the browser to another site.
-    path = "/" + "/".join(part for part in path.split("/") if part)
+    path = normalized(path)
     if _get_handler(app, path) is not None:
         return path
     declared = _declared_page(app, path, method)

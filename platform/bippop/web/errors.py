@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
-from bippop.web.action_pages import page_of_path
+from bippop.web.action_pages import normalized, page_of_path
 from bippop.web.drafts import DRAFT_COOKIE, DRAFT_PARAM, DRAFT_SECONDS, NOTHING_TO_KEEP, keep_draft
 from bippop.web.forms import request_has_invisible_characters
 from bippop.web.pages import render
@@ -95,10 +95,11 @@ def _sign_in_first(request: Request, exc: NotAuthorizedException) -> Response[An
 
 
 def http_error_page(request: Request, exc: HTTPException) -> Response[Any]:
-    if isinstance(exc, MethodNotAllowedException) and request.method in ("GET", "HEAD"):
-        # A GET of an action URL (a form's target: a reload, a bookmark, a language link) shows its page.
+    if isinstance(exc, MethodNotAllowedException) and request.method == "GET":
+        # A GET of an action URL (a form's target: a reload, a bookmark, a language link) shows its page;
+        # never the address asked for itself (a redirect to it would loop). HEAD keeps its 405.
         page = page_of_path(request.app, request.url.path)
-        if page is not None:
+        if page is not None and page.split("?")[0] != normalized(request.url.path):
             return Redirect(page, status_code=303)
         exc = NotFoundException()
     if isinstance(exc, NotAuthorizedException):

@@ -1,19 +1,27 @@
 """The tenant's settings every page needs (its default language, the service modules it switched on),
-read once per request and cached with the tenant in Redis (``bippop:t:<id>:settings``), so no handler
-reads them by hand and most requests read no ``settings`` row. A change forgets the cached copy after
-its commit (``forget``); the copy also expires after five minutes, a bound on anything missed.
+read once per request and cached with the tenant in Redis, so no handler reads them by hand and most
+requests read no ``settings`` row.
+
+Staleness is bounded three ways. A change bumps the tenant's generation after its commit (``forget``):
+a copy is written with the generation read *before* the table was read, so a reader that raced the
+change writes a copy nobody will trust. A request that changes something (any method but GET and
+HEAD) reads the table itself, never a copy: what decides whether a module's action may run is the
+table. And copies expire after five minutes. With Redis unavailable (or full and refusing writes),
+pages read the table and go on, as host resolution does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+import structlog
 from litestar.connection import ASGIConnection
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +34,9 @@ CACHE_SECONDS = 300
 DEFAULT_LOCALE_KEY = "default_locale"
 ENABLED_MODULES_KEY = "modules.enabled"
 KEYS = (DEFAULT_LOCALE_KEY, ENABLED_MODULES_KEY)
+SAFE_METHODS = ("GET", "HEAD")
+
+log = structlog.get_logger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +51,13 @@ class TenantSettings:
             return frozenset(available)
         return frozenset(slug for slug in self.enabled_modules if slug in available)
 
-    def is_on(self, slug: str, installed: Container[str]) -> bool:
-        return slug in installed and (self.enabled_modules is None or slug in self.enabled_modules)
-
 
 def _key(tenant: TenantRef) -> str:
     return tenant_cache_key("settings", tenant=tenant)
+
+
+def _generation_key(tenant: TenantRef) -> str:
+    return tenant_cache_key("settings-generation", tenant=tenant)
 
 
 async def read_settings(session: AsyncSession) -> TenantSettings:
@@ -60,9 +72,14 @@ async def read_settings(session: AsyncSession) -> TenantSettings:
     )
 
 
-def _decoded(raw: bytes | str) -> TenantSettings | None:
+def _decoded(raw: bytes | str | None, generation: bytes | str | None) -> TenantSettings | None:
+    """The cached copy, if it was written at the current generation."""
+    if raw is None:
+        return None
     try:
         data: Any = json.loads(raw)
+        if str(data["generation"]) != str(int(generation or 0)):
+            return None  # written by a reader that raced a change
         enabled = data["enabled_modules"]
         return TenantSettings(
             default_locale=str(data["default_locale"]),
@@ -72,8 +89,34 @@ def _decoded(raw: bytes | str) -> TenantSettings | None:
         return None  # written by another version: read again
 
 
+async def _from_table(connection: ASGIConnection[Any, Any, Any, Any], tenant: TenantRef) -> TenantSettings:
+    factory = connection.app.state.cluster_sessions[tenant.cluster]
+    async with factory(info={"tenant": tenant}) as session:
+        return await read_settings(session)
+
+
+async def _cached(connection: ASGIConnection[Any, Any, Any, Any], tenant: TenantRef) -> TenantSettings:
+    redis: Redis = connection.app.state.redis
+    try:
+        raw, generation = await redis.mget(_key(tenant), _generation_key(tenant))
+    except RedisError as exc:
+        log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
+        return await _from_table(connection, tenant)
+    found = _decoded(raw, generation)
+    if found is not None:
+        return found
+    found = await _from_table(connection, tenant)
+    copy = {**dataclasses.asdict(found), "generation": int(generation or 0)}
+    try:
+        await redis.set(_key(tenant), json.dumps(copy), ex=CACHE_SECONDS)
+    except RedisError as exc:  # full (noeviction) or gone: the next request reads the table again
+        log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
+    return found
+
+
 async def tenant_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> TenantSettings:
-    """The request's tenant's settings: from this request, then Redis, then the tenant's table."""
+    """The request's tenant's settings: from this request, then (for a GET or HEAD) the cached copy, then
+    the tenant's table."""
     state = connection.scope["state"]
     known = state.get("tenant_settings")
     if isinstance(known, TenantSettings):
@@ -81,24 +124,21 @@ async def tenant_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Ten
     site: Site | None = state.get("site")
     if site is None or site.tenant is None:
         return TenantSettings()
-    tenant = site.tenant
-    redis: Redis = connection.app.state.redis
-    raw = await redis.get(_key(tenant))
-    found = _decoded(raw) if raw is not None else None
-    if found is None:
-        factory = connection.app.state.cluster_sessions[tenant.cluster]
-        async with factory(info={"tenant": tenant}) as session:
-            found = await read_settings(session)
-        await redis.set(_key(tenant), json.dumps(dataclasses.asdict(found)), ex=CACHE_SECONDS)
+    if connection.scope.get("method", "GET") in SAFE_METHODS:
+        found = await _cached(connection, site.tenant)
+    else:
+        found = await _from_table(connection, site.tenant)
     state["tenant_settings"] = found
     return found
 
 
 async def forget(redis: Redis, tenant: TenantRef) -> None:
-    """After a change to the settings is committed: the next request reads them again."""
+    """After a change to the settings is committed: no copy made before it is trusted again."""
+    await redis.incr(_generation_key(tenant))
     await redis.delete(_key(tenant))
 
 
-def forget_key(tenant_id: uuid.UUID) -> str:
-    """The key a synchronous caller (command line, job) deletes after changing a tenant's settings."""
-    return ":".join(("bippop", "t", str(tenant_id), "settings"))
+def forget_sync(redis: SyncRedis, tenant: TenantRef) -> None:
+    """The same for a synchronous caller (command line, restore, tests)."""
+    redis.incr(_generation_key(tenant))
+    redis.delete(_key(tenant))

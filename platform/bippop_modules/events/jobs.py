@@ -1,8 +1,7 @@
 """The events module's own job: registrations are kept ``REGISTRATIONS_KEPT_DAYS`` after their event, then
 deleted (who went to which lunch says much about a vulnerable person; a council needs it for its
-figures of the year, not for ever). Daily, 03:15 Paris, one job per active tenant; a tenant that
-switched the module off keeps its rows until it switches it on again (nothing of a hidden module is
-touched)."""
+figures of the year, not for ever). Daily, 03:15 Paris, one job per active tenant, whether the tenant has
+the module switched on or off: switching it off hides the data, it does not keep it longer."""
 
 from __future__ import annotations
 
@@ -13,13 +12,12 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
+import bippop.broker  # noqa: F401  (the worker's broker: its actors are sent and run there)
 from bippop import clock as clocks
 from bippop.jobs import PeriodicJob
 from bippop.tenants.context import require_tenant
 from bippop.tenants.jobs import enqueue_per_active_tenant
 from bippop.tenants.resources import platform_resources
-from bippop.tenants.tenant_settings import Setting
 from bippop_modules.events.models import Event, EventRegistration
 
 log = structlog.get_logger(__name__)
@@ -27,15 +25,8 @@ log = structlog.get_logger(__name__)
 REGISTRATIONS_KEPT_DAYS = 400  # a year of figures, and the weeks a council takes to write them up
 
 
-def module_on(session: Session) -> bool:
-    chosen = session.scalar(select(Setting.value).where(Setting.key == "modules.enabled"))
-    return chosen is None or "events" in chosen
-
-
 def purge_old_registrations(session: Session, *, now: datetime.datetime) -> int:
     """Delete the registrations of events that ended more than the kept days ago; returns how many."""
-    if not module_on(session):
-        return 0
     ended_before = now - datetime.timedelta(days=REGISTRATIONS_KEPT_DAYS)
     old_events = select(Event.id).where(Event.ends_at < ended_before)
     result = session.execute(delete(EventRegistration).where(EventRegistration.event_id.in_(old_events)))

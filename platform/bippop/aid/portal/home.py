@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts.models import Person
 from bippop.aid.portal.common import enabled_modules
 from bippop.modules.assembly import menu_links
-from bippop.web.pages import render, tenant_default_locale
+from bippop.web.pages import render
+from bippop.web.tenant_settings import tenant_settings
 
 
 async def tenant_home(
@@ -22,7 +23,7 @@ async def tenant_home(
     volunteers = await db_session.scalar(
         select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
     )
-    locale = await tenant_default_locale(db_session)
+    locale = (await tenant_settings(request)).default_locale
     services = await enabled_modules(request)
     links = menu_links("portal", frozenset(m.slug for m in services))
     context = {"volunteers": volunteers or 0, "services": services, "module_links": links}
