@@ -221,6 +221,8 @@ def test_every_new_page_is_accessible_in_french_and_by_keyboard(
             "/coordination/evenements",
             f"/coordination/evenements/{event.id}",
             "/coordination/modules",
+            "/coordination/modules/events",  # a module's settings (its manifest's fields)
+            "/coordination/exports",
             "/coordination/impact",
         ],
     )
