@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bippop.db.base import TenantRecord
+from bippop.db.base import PLATFORM_SCHEMA, PlatformRecord, TenantRecord
 
 STATUSES = ("pending", "sent", "failed")
 
@@ -30,4 +30,23 @@ class OutboxMessage(TenantRecord):
     last_error: Mapped[str | None] = mapped_column(String(300), default=None)
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # "reminder:<appointment id>": a message planned twice (a retried job) is written once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), default=None, unique=True)
+
+
+class PlatformOutboxMessage(PlatformRecord):
+    """Mail the platform sends before or outside any tenant (a council's sign-up, the public contact
+    form): in ``platform``, delivered like a tenant's outbox rows."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    purpose: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    reply_to: Mapped[str | None] = mapped_column(String(254), default=None)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     dedupe_key: Mapped[str | None] = mapped_column(String(120), default=None, unique=True)

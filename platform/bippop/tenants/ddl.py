@@ -55,6 +55,22 @@ def grant_app_access(connection: Connection, app_role: str, *, platform: bool = 
         return
     connection.execute(text(f"grant usage on schema platform to {quoted(app_role)}"))
     connection.execute(text(f"grant select on platform.tenants, platform.domains to {quoted(app_role)}"))
+    # The wizard records a tenant (the migrator provisions it) and its administrator edits its appearance
+    # and custom domains; nothing else of the registry.
+    connection.execute(text(f"grant insert on platform.tenants to {quoted(app_role)}"))
+    connection.execute(
+        text(f"grant update (name, theme, branding) on platform.tenants to {quoted(app_role)}")
+    )
+    connection.execute(text(f"grant insert, update, delete on platform.domains to {quoted(app_role)}"))
+    connection.execute(text(f"grant select on platform.plans to {quoted(app_role)}"))
+    connection.execute(
+        text(f"grant select, insert, update on platform.billing_profiles to {quoted(app_role)}")
+    )
+    connection.execute(
+        text(
+            f"grant select, insert, update, delete on platform.signups, platform.outbox_messages to {quoted(app_role)}"
+        )
+    )
     connection.execute(text(f"grant select, update on platform.staff to {quoted(app_role)}"))
     connection.execute(
         text(f"grant select, insert, update, delete on platform.staff_recovery_codes to {quoted(app_role)}")

@@ -39,13 +39,19 @@ class Tenant(PlatformRecord):
     delete_after: Mapped[datetime.datetime | None] = mapped_column(default=None)
     last_export_key: Mapped[str | None] = mapped_column(String(300), default=None)
 
-    # Oldest first: the first custom domain added is the tenant's primary address (tenants/urls.py).
+    # Every domain, verified or not, oldest first; only verified ones are served (``served_domains``).
     domains: Mapped[list[Domain]] = relationship(
         back_populates="tenant",
         cascade="all, delete-orphan",
         lazy="selectin",
         order_by=lambda: [Domain.created_at, Domain.hostname],
     )
+
+    @property
+    def served_domains(self) -> list[Domain]:
+        """Verified domains, the primary first: the tenant's addresses besides its subdomain."""
+        verified = [d for d in self.domains if d.verified_at is not None]
+        return sorted(verified, key=lambda d: not d.is_primary)
 
     def ref(self) -> TenantRef:
         return TenantRef(
@@ -59,7 +65,7 @@ class Tenant(PlatformRecord):
             theme=self.theme,
             branding=dict(self.branding or {}),
             cluster=self.cluster,
-            primary_domain=self.domains[0].hostname if self.domains else None,
+            primary_domain=self.served_domains[0].hostname if self.served_domains else None,
         )
 
 
@@ -71,5 +77,9 @@ class Domain(PlatformRecord):
         ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE")
     )
     hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    # A domain a council adds is served once a DNS TXT record proves it holds it; an operator's is trusted.
+    verification_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    verified_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+    is_primary: Mapped[bool] = mapped_column(default=False)
 
     tenant: Mapped[Tenant] = relationship(back_populates="domains")

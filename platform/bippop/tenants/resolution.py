@@ -73,7 +73,7 @@ class HostResolver:
                 tenant = await session.scalar(
                     select(Tenant)
                     .join(Domain, Domain.tenant_id == Tenant.id)
-                    .where(Domain.hostname == hostname)
+                    .where(Domain.hostname == hostname, Domain.verified_at.is_not(None))
                 )
             return tenant.ref() if tenant is not None else None
 

@@ -173,7 +173,13 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
         taken = self.repository.session.scalar(select(Domain.id).where(Domain.hostname == host))
         if taken is not None:
             raise TenantError(f"Le domaine « {host} » est déjà utilisé.", field="domain")
-        domain = Domain(id=uuid.uuid4(), hostname=host)
+        # An operator's domain (the CLI, a restore) is trusted: served at once, primary if it is the first.
+        domain = Domain(
+            id=uuid.uuid4(),
+            hostname=host,
+            verified_at=_now(),
+            is_primary=not any(d.is_primary for d in tenant.domains),
+        )
         tenant.domains.append(domain)
         return domain
 

@@ -1,0 +1,64 @@
+"""Platform tables of billing: the plans the co-op offers and each tenant's billing identity.
+
+A plan's price is for a year; ``pricing.yearly_price`` turns it and a population into an amount.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from advanced_alchemy.base import CommonTableAttributes
+from advanced_alchemy.mixins import AuditColumns
+
+from bippop.db.base import PLATFORM_SCHEMA, PlatformBase, PlatformRecord
+
+PLAN_KINDS = ("per_inhabitant", "flat", "tiered")
+PERIODS = ("yearly", "monthly")
+
+
+class Plan(PlatformRecord):
+    __tablename__ = "plans"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    period: Mapped[str] = mapped_column(String(10), default="yearly")
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), default=None)
+    flat_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    floor_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    cap_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("20.00"))
+    is_default: Mapped[bool] = mapped_column(default=False)
+    archived_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+
+
+class BillingProfile(AuditColumns, CommonTableAttributes, PlatformBase):
+    """Who pays for a tenant and how Chorus Pro identifies them (one row per tenant)."""
+
+    __tablename__ = "billing_profiles"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    # The tenant is the key (no ``id`` of its own).
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.plans.id"))
+    population: Mapped[int]
+    population_source: Mapped[str] = mapped_column(String(80), default="")
+    legal_name: Mapped[str] = mapped_column(String(200))
+    siret: Mapped[str] = mapped_column(String(14))
+    service_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    engagement_required: Mapped[bool] = mapped_column(default=False)
+    engagement_number: Mapped[str | None] = mapped_column(String(50), default=None)
+    contact_name: Mapped[str] = mapped_column(String(120))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(30), default=None)
