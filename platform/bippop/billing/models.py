@@ -10,12 +10,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from advanced_alchemy.base import CommonTableAttributes
+from advanced_alchemy.mixins import AuditColumns
 from sqlalchemy import ForeignKey, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
-
-from advanced_alchemy.base import CommonTableAttributes
-from advanced_alchemy.mixins import AuditColumns
 
 from bippop.db.base import PLATFORM_SCHEMA, PlatformBase, PlatformRecord
 
