@@ -142,10 +142,13 @@ def resources(settings: Settings) -> PlatformResources:
 
 @pytest.fixture(scope="session")
 def tenant(settings: Settings) -> TenantRef:
+    # The session's main tenant holds Compiègne's code (the public site's tests find it by it); every
+    # other test tenant gets a free code of its own (support.free_commune_code).
     return make_tenant(
         settings,
         "alpha",
         "Alphaville",
+        code="60159",
         domains=["aide.alphaville.fr"],
         branding={"primary": "#7a1f3d", "contact_phone": "03 00 00 00 01"},
     )

@@ -17,10 +17,32 @@ from bippop.tenants.context import TenantRef
 BASE_DOMAIN = "bippop.test"
 
 
+DEMO_CODE = "60159"  # Compiègne: the demo's (bippop/demo.py) and conftest's `tenant`; never handed out
+
+
+def free_commune_code(settings: Settings) -> str:
+    """The first commune of the official list, by INSEE code, that no tenant of the database uses
+    (the demo's aside): every test tenant gets a real code of its own, as registration demands."""
+    from sqlalchemy import text
+
+    from bippop.collectivities.store import catalogue
+    from bippop.runtime.operations import resources_for
+
+    with resources_for(settings).admin_engine.connect() as connection:
+        used = set(
+            connection.execute(
+                text("select official_code from platform.tenants where kind = 'commune'")
+            ).scalars()
+        )
+    communes = sorted(entry.code for entry in catalogue().entries if entry.kind == "commune")
+    return next(code for code in communes if code not in used and code != DEMO_CODE)
+
+
 def make_tenant(settings: Settings, slug: str, name: str, **kwargs: object) -> TenantRef:
+    """A provisioned commune tenant; its code is ``code=`` or the first free one (``free_commune_code``)."""
     from bippop.runtime.operations import create_tenant
 
-    code = str(kwargs.pop("code", "60159"))
+    code = str(kwargs.pop("code", None) or free_commune_code(settings))
     tenant = create_tenant(settings, slug, name, "commune", code, **kwargs)  # type: ignore[arg-type]
     return tenant.ref()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from litestar import Litestar, Router
@@ -26,20 +27,25 @@ from bippop.aid.calendar import CalendarFeedController
 from bippop.aid.coordination import COORDINATION_CONTROLLERS
 from bippop.aid.impact import ImpactController
 from bippop.aid.portal import PORTAL_CONTROLLERS
+from bippop.appearance import APPEARANCE_CONTROLLERS
 from bippop.assembly import wire_site_pages
 from bippop.broker import build_broker, configure_broker
+from bippop.collectivities import store as collectivities_store
 from bippop.config import MAIN_CLUSTER, Settings, get_settings
 from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.deps import provide_db_session, provide_site
 from bippop.health import healthz, readyz
+from bippop.legal import LEGAL_CONTROLLERS
 from bippop.modules import registry as module_registry
 from bippop.modules.assembly import module_routers
 from bippop.modules.assembly import prepare as prepare_modules
 from bippop.notifications.controllers import DevOutboxController
 from bippop.observability import RequestLogMiddleware, configure_logging
+from bippop.onboarding.first_steps import FirstStepsController
 from bippop.storage import storage_from_settings
 from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
+from bippop.web.display_pages import DisplayController
 from bippop.web.errors import http_error_page, redis_unavailable_page, unexpected_error_page
 from bippop.web.pages import PagesController, render_unavailable
 from bippop.web.security import SecurityHeadersMiddleware
@@ -71,6 +77,8 @@ async def open_resources(app: Litestar) -> None:
     app.state.storage = storage_from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings.redis_url or "")
     configure_broker(build_broker(settings))
+    # The official list takes about a second to load: loaded now, in a thread, not by the first search.
+    threading.Thread(target=collectivities_store.catalogue, name="collectivities", daemon=True).start()
 
 
 async def close_resources(app: Litestar) -> None:
@@ -96,10 +104,14 @@ def route_handlers(settings: Settings, templates: ThemeEngines) -> list[Any]:
         healthz,
         readyz,
         PagesController,
+        DisplayController,
+        *LEGAL_CONTROLLERS,
         *ACCOUNT_CONTROLLERS,
         *wire_site_pages(),  # shared paths' pages of each site kind, and the co-op console's controllers
         *PORTAL_CONTROLLERS,
         *ADMIN_CONTROLLERS,
+        *APPEARANCE_CONTROLLERS,
+        FirstStepsController,
         *COORDINATION_CONTROLLERS,
         ImpactController,
         SsoController,

@@ -4,6 +4,10 @@ Nothing else in the code base reads ``os.environ``. An unset service URL means
 "embedded": ``bippop run`` starts that service itself and hands its URL to its
 children through the same variables. Every variable is documented in
 ``docs/configuration.md``; a test checks that the table and this class agree.
+
+One explicit fallback (``get_settings``): a command run beside a live ``bippop run`` on the same
+``BIPPOP_VAR_DIR`` takes the addresses that supervisor wrote in ``var/services.json`` for each of
+the database, Redis, broker, host and port whose variable is unset.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,6 +69,13 @@ class Settings:
     s3_region: str | None = None
     smtp_url: str | None = None
     mail_from: str = "Bip Pop <ne-pas-repondre@localhost>"
+    coop_contact_email: str = "contact@bippop.fr"
+    # The co-operative that publishes the platform and hosts every portal (legal notices, privacy notice).
+    coop_name: str = "Bip Pop SCIC SAS"
+    coop_address: str = "Adresse du siège à renseigner (BIPPOP_COOP_ADDRESS)"
+    coop_siren: str | None = None
+    coop_phone: str | None = None
+    coop_publication_director: str = "la présidence de la coopérative"
     base_domain: str = "localhost"
     public_url: str | None = None
     secret_key: str | None = None
@@ -88,6 +99,7 @@ class Settings:
     audit_retention_days: int = 365
     reoffer_after_hours: int = 48
     session_timeouts: str | None = None
+    dns_nameservers: str | None = None
 
     def validate_session_timeouts(self) -> None:
         if not self.session_timeouts:
@@ -187,7 +199,12 @@ class Settings:
             raise SettingsError(
                 f"BIPPOP_REDIS_MAXMEMORY doit être une taille comme 256mb ou 1gb (reçu {self.redis_maxmemory!r})."
             )
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", self.coop_contact_email):
+            raise SettingsError(
+                f"BIPPOP_COOP_CONTACT_EMAIL doit être une adresse électronique (reçu {self.coop_contact_email!r})."
+            )
         self.validate_public_url()
+        self.dns_nameserver_list()  # refuses a malformed BIPPOP_DNS_NAMESERVERS at start-up
 
     def validate_public_url(self) -> None:
         if not self.public_url:
@@ -245,6 +262,33 @@ class Settings:
                     "BIPPOP_TRUSTED_PROXIES : adresses ou réseaux séparés par des virgules, comme "
                     f"10.0.0.0/8,192.0.2.7 (reçu {entry!r})."
                 ) from None
+        return found
+
+    def dns_nameserver_list(self) -> list[tuple[str, int]]:
+        """(address, port) of the DNS servers that custom domains' TXT records are checked with; empty:
+        the system's resolvers (``/etc/resolv.conf``)."""
+        found = []
+        for entry in (part.strip() for part in (self.dns_nameservers or "").split(",")):
+            if not entry:
+                continue
+            match = re.fullmatch(
+                r"\[(?P<v6>[0-9a-fA-F:.]+)\](?::(?P<p6>[0-9]{1,5}))?|(?P<addr>[^:\s]+|[0-9a-fA-F:]+)(?::(?P<port>[0-9]{1,5}))?",
+                entry,
+            )
+            try:
+                if match is None:
+                    raise ValueError(entry)
+                address = match["v6"] or match["addr"]
+                port = int(match["p6"] or match["port"] or 53)
+                ipaddress.ip_address(address)
+                if not 1 <= port <= 65535:
+                    raise ValueError(entry)
+            except ValueError:
+                raise SettingsError(
+                    "BIPPOP_DNS_NAMESERVERS : adresses IP séparées par des virgules, chacune avec un port "
+                    f"facultatif, comme 9.9.9.9,127.0.0.1:5353,[::1]:53 (reçu {entry!r})."
+                ) from None
+            found.append((address, port))
         return found
 
     @property
@@ -307,16 +351,84 @@ class Settings:
 
 
 def describe_url(url: str) -> str:
-    """A URL without its password, for messages and logs."""
+    """A URL without its password, for messages and logs. A PostgreSQL server on a unix socket keeps
+    the form psql and ``BIPPOP_DATABASE_URL`` accept: ``postgresql://user@/db?host=/tmp/…``."""
     parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
     host = parts.hostname or ""
-    if not host and "host=" in parts.query:
-        host = parts.query.split("host=", 1)[1].split("&", 1)[0]
     port = f":{parts.port}" if parts.port else ""
     path = parts.path if parts.scheme.startswith("postgres") else ""
-    return f"{parts.scheme.split('+')[0]}://{host}{port}{path}"
+    socket_dir = dict(parse_qsl(parts.query)).get("host", "")
+    if not host and socket_dir:
+        user = f"{unquote(parts.username)}@" if parts.username else ""
+        return f"{scheme}://{user}{port}{path}?host={socket_dir}"
+    return f"{scheme}://{host}{port}{path}"
+
+
+# `bippop run` writes the addresses of the services it started here (under BIPPOP_VAR_DIR), and removes
+# the file when it stops; other `bippop` commands on the same machine read them (``get_settings``).
+RUNNING_SERVICES_FILE = "services.json"
+# Setting (field of Settings) → the variable that, when set, wins over the file.
+RUNNING_SERVICES_FIELDS = {
+    "database_url": ("BIPPOP_DATABASE_URL",),
+    "database_admin_url": ("BIPPOP_DATABASE_URL", "BIPPOP_DATABASE_ADMIN_URL"),
+    "redis_url": ("BIPPOP_REDIS_URL",),
+    "broker_url": ("BIPPOP_BROKER_URL", "BIPPOP_REDIS_URL"),
+    "host": ("BIPPOP_HOST",),
+    "port": ("BIPPOP_PORT",),
+}
+
+
+def process_is_alive(pid: int) -> bool:
+    """``pid`` names a running process (and, where /proc tells, a ``bippop`` one: not a reused pid)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return b"bippop" in cmdline.read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): the signal's answer is all we know
+
+
+def running_services(var_dir: Path) -> dict[str, object] | None:
+    """What the ``bippop run`` alive on ``var_dir`` wrote, or None (no file, unreadable, or its
+    supervisor is gone: a file left by a killed run is ignored)."""
+    try:
+        found = json.loads((var_dir / RUNNING_SERVICES_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not process_is_alive(int(found.get("pid") or 0)):
+        return None
+    return found
+
+
+def with_running_services(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """The documented fallback of every command run beside ``bippop run``: each service address
+    whose variable is unset comes from the running supervisor's file, when it is alive. Never in
+    production, where nothing is embedded and every address is configured."""
+    if settings.env == "production":
+        return settings
+    found = running_services(settings.var_dir)
+    if found is None:
+        return settings
+    changes: dict[str, object] = {}
+    for field, variables in RUNNING_SERVICES_FIELDS.items():
+        value = found.get(field)
+        if value not in (None, "") and not any(environ.get(variable) for variable in variables):
+            changes[field] = int(str(value)) if field == "port" else str(value)
+    if not changes:
+        return settings
+    merged = settings.replace(**changes)
+    merged.validate()
+    return merged
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.from_env()
+    return with_running_services(Settings.from_env(), os.environ)

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # The modules that declare actors and periodic jobs, one per domain; the worker imports the same.
-JOB_MODULES = ("bippop.tenants.jobs", "bippop.runtime.jobs", "bippop.notifications.jobs", "bippop.aid.jobs")
+JOB_MODULES = (
+    "bippop.tenants.jobs",
+    "bippop.runtime.jobs",
+    "bippop.notifications.jobs",
+    "bippop.aid.jobs",
+    "bippop.onboarding.wizard.jobs",
+)
 
 
 def load_job_modules(names: Iterable[str] | None = None) -> list[ModuleType]:

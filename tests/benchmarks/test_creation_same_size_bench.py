@@ -97,7 +97,9 @@ def test_creation_with_a_reference_size_schema(wide_settings: Settings) -> None:
     run = uuid.uuid4().hex[:6]
 
     def create(prefix: str, i: int) -> None:
-        tenant = create_tenant(wide_settings, f"{prefix}-{run}-{i:02d}", f"Large {i}", "commune", "60159")
+        tenant = create_tenant(
+            wide_settings, f"{prefix}-{run}-{i:02d}", f"Large {i}", "commune", "60159", check_official=False
+        )
         assert tenant.status == "active"
 
     with capture_logs():

@@ -54,6 +54,7 @@ def _fleet(settings: Settings, count: int) -> float:
                     name=f"Échelle {number}",
                     kind="commune",
                     official_code="60159",
+                    check_official=False,
                 ).id
             assert provision(resources.admin_engine, tenant_id, use_pool=False) == "active"
     return time.perf_counter() - started

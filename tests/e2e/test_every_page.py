@@ -149,6 +149,11 @@ def test_every_new_page_is_accessible_in_french_and_by_keyboard(
             "/mot-de-passe-oublie",
             "/evenements",
             f"/lien/{raw_link}",
+            "/accessibilite",
+            "/mentions-legales",
+            "/confidentialite",
+            "/affichage",
+            "/demander",  # signed out: the three ways to ask
         ],
     )
     context.close()
@@ -166,6 +171,7 @@ def test_every_new_page_is_accessible_in_french_and_by_keyboard(
             "/compte",
             "/compte/mandats",
             "/signaler",
+            "/devenir-benevole",
             "/compte/double-authentification",
         ],
     )
@@ -211,6 +217,7 @@ def test_every_new_page_is_accessible_in_french_and_by_keyboard(
             "/gestion/invitations",
             "/gestion/mandats",
             "/gestion/journal",
+            "/gestion/pages-legales",
             "/coordination/appel",
             "/coordination/demandes",
             f"/coordination/demandes/{request.id}",

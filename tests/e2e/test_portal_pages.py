@@ -134,7 +134,13 @@ def test_portal_being_prepared(page: Any, live_server: str, settings: Settings) 
     with resources.admin_sessions().begin() as session:
         service = TenantService(session, base_domain=settings.base_domain, host_cache=resources.host_cache)
         if service.by_slug("en-preparation") is None:
-            service.register(slug="en-preparation", name="Préparville", kind="commune", official_code="03003")
+            service.register(
+                slug="en-preparation",
+                name="Préparville",
+                kind="commune",
+                official_code="03003",
+                check_official=False,
+            )
     response = page.goto(f"http://en-preparation.{live_server}/")
     assert response is not None and response.status == 503
     assert "Préparville" in page.locator("h1").inner_text()

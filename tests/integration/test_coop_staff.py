@@ -428,7 +428,8 @@ def test_the_other_sites_keep_their_pages(web: Client, tenant: TenantRef) -> Non
     assert web.get("/", headers={"Host": BASE_DOMAIN}).status_code == 200
     assert "Alphaville" in web.get("/", headers=host("alpha")).text
     assert web.get("/nowhere", headers={**COOP, **HTML}).status_code == 404
-    assert web.get("/connexion", headers={"Host": BASE_DOMAIN}).status_code == 404
+    # The public site's sign-in finds a council's portal (tests/integration/test_public_site.py).
+    assert web.get("/connexion", headers={"Host": BASE_DOMAIN}).status_code == 200
     # Only sign-in, sign-out and the session's status serve both; the tenants' other pages do not.
     assert web.get("/connexion/lien", headers=COOP).status_code == 404
     assert web.get("/inscription", headers=COOP).status_code == 404

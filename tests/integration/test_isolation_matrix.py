@@ -165,7 +165,7 @@ def matrix_settings(max_examples: int) -> hypothesis.settings:
 # The custom domains conftest gives the two tenants.
 DOMAINS = {"alpha": "aide.alphaville.fr", "beta": "entraide.betaville.fr"}
 MARKER_FILE = ("matrix", "marker.txt")
-MATRIX_TOUCHED_SETTINGS = ("modules.enabled", "module.events")
+MATRIX_TOUCHED_SETTINGS = ("modules.enabled", "module.events", "published")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -98,7 +98,7 @@ def test_killed_migration_resumes_and_never_leaves_a_tenant_half_done(
         "from bippop.modules.assembly import prepare; prepare()\n"
         "import logging; logging.disable(logging.CRITICAL)\n"
         "s = get_settings(); migrate_everything(s)\n"
-        f"for i in range({TENANTS}): create_tenant(s, f'resume-{{i:03d}}', f'Reprise {{i}}', 'commune', '06006')\n",
+        f"for i in range({TENANTS}): create_tenant(s, f'resume-{{i:03d}}', f'Reprise {{i}}', 'commune', '06006', check_official=False)\n",
         env,
     )
     assert setup.wait(180) == 0

@@ -245,6 +245,7 @@ def _cache_copy(
         copy = {
             "default_locale": "fr",
             "enabled_modules": enabled,
+            "published": True,
             "generation": generation - (1 if stale else 0),
         }
         client.set(tenant_cache_key("settings", tenant=town), json.dumps(copy), ex=60)

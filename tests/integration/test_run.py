@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import signal
 import socket
@@ -12,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import psutil
 import pytest
@@ -146,3 +149,62 @@ def test_database_that_does_not_answer_is_named_without_password(tmp_path: Path)
     assert result.returncode == 3
     assert "127.0.0.1" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_commands_beside_a_running_platform_find_its_services(var_dir: Path) -> None:
+    """`bippop tenants list` in another terminal needs no variable; the printed database address works."""
+    port = _free_port()
+    process = _start(var_dir, port)
+    _wait_healthy(process, port)
+    services = var_dir / "services.json"
+    try:
+        assert services.stat().st_mode & 0o777 == 0o600
+        written = json.loads(services.read_text())
+        assert written["pid"] == process.pid and written["port"] == port
+        listed = subprocess.run(
+            [sys.executable, "-m", "bippop", "tenants", "list"],
+            env=_clean_env(var_dir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "demo" in listed.stdout
+        # A tenant made beside it: its address carries the port served, its administrator's invitation
+        # is delivered by the platform's own worker (development: onto the outbox page).
+        create = ["tenants", "create", "beauvais", "--name", "Beauvais", "--code", "60057"]
+        created = subprocess.run(
+            [sys.executable, "-m", "bippop", *create, "--admin-email", "maire@beauvais.example"],
+            env=_clean_env(var_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert created.returncode == 0, created.stderr + created.stdout
+        flat = " ".join(created.stdout.split())
+        assert f"http://beauvais.localhost:{port}" in flat and "maire@beauvais.example" in flat
+        delivered = re.compile(r"maire@beauvais\.example · [^<]* · sent")
+        deadline = time.monotonic() + 30
+        while not delivered.search(_get(f"http://127.0.0.1:{port}/dev/courriels", "beauvais.localhost")[1]):
+            assert time.monotonic() < deadline, "the run's worker never delivered the invitation"
+            time.sleep(0.5)
+        outbox = _get(f"http://127.0.0.1:{port}/dev/courriels", "beauvais.localhost")[1]
+        assert f"http://beauvais.localhost:{port}/lien/" in outbox  # the tenant's address, with the port
+        # The address `bippop run` prints is one the CLI (and psql) accept as it is.
+        socket_dir = parse_qs(urlsplit(written["database_admin_url"]).query)["host"][0]
+        env = _clean_env(var_dir.parent / "elsewhere")
+        env["BIPPOP_DATABASE_URL"] = f"postgresql://postgres@/postgres?host={socket_dir}"
+        direct = subprocess.run(
+            [sys.executable, "-m", "bippop", "tenants", "list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert direct.returncode == 0, direct.stderr
+        assert "demo" in direct.stdout
+    finally:
+        output = _stop(process)
+    assert f"Base de données : postgresql://bippop_app@/postgres?host={socket_dir}\n" in output
+    assert "%2F" not in output
+    assert not services.exists()  # gone with the supervisor

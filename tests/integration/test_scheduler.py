@@ -88,6 +88,8 @@ def test_the_help_requests_jobs_are_scheduled(settings: Settings) -> None:
         "check_vettings",
         "reoffer_requests",
         "purge_event_registrations",  # the events module's own (bippop_modules/events/jobs.py)
+        "resume_stalled_signups",  # the onboarding wizard's (onboarding/wizard/jobs.py)
+        "purge_expired_signups",
     }
 
 
@@ -99,6 +101,7 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
         "bippop.runtime.jobs",  # purging deleted tenants: schema and files (storage is above tenants)
         "bippop.notifications.jobs",
         "bippop.aid.jobs",
+        "bippop.onboarding.wizard.jobs",  # finishing councils' sign-ups, purging expired drafts
         "bippop_modules.events.jobs",  # a service module's, named in its manifest
     ]
     by_module = {m.__name__: {job.job_id for job in m.PERIODIC_JOBS} for m in modules}
@@ -113,6 +116,7 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
     assert by_module["bippop.notifications.jobs"] == {"sweep_outboxes", "sweep_outboxes_full"}
     assert "refill_spare_pool" in by_module["bippop.tenants.jobs"]
     assert by_module["bippop.runtime.jobs"] == {"purge_deleted_tenants"}
+    assert by_module["bippop.onboarding.wizard.jobs"] == {"resume_stalled_signups", "purge_expired_signups"}
     # Every actor the scheduler enqueues is one the worker (which imports the same registry) declares.
     broker = dramatiq.get_broker()
     for job in declared:
@@ -125,7 +129,7 @@ def test_modules_contribute_periodic_jobs_and_ids_stay_unique(settings: Settings
     extra = [PeriodicJob(module_chore, every={"minutes": 30})]
     jobs = _jobs(settings, extra=extra)
     assert _interval(jobs["module_chore"]) == datetime.timedelta(minutes=30)
-    assert len(jobs) == 13
+    assert len(jobs) == 15
     with pytest.raises(ValueError, match="send_digests"):
         scheduler_module.periodic_jobs(
             extra=[PeriodicJob(reminder_jobs.send_digests, cron={"hour": 8, "minute": 0})]

@@ -61,7 +61,15 @@ def test_described_urls_never_show_a_password() -> None:
         == "postgresql://db.example:5432/bippop"
     )
     assert "s3cret" not in describe_url("redis://:s3cret@cache:6379/0")
-    assert describe_url("postgresql://postgres:@/postgres?host=/tmp/x") == "postgresql:///tmp/x/postgres"
+    # A unix socket: the form psql and BIPPOP_DATABASE_URL accept, whether the host is quoted or not.
+    assert (
+        describe_url("postgresql://postgres:@/postgres?host=/tmp/x")
+        == "postgresql://postgres@/postgres?host=/tmp/x"
+    )
+    assert (
+        describe_url("postgresql://bippop_app:pw@/postgres?host=%2Ftmp%2Fx")
+        == "postgresql://bippop_app@/postgres?host=/tmp/x"
+    )
 
 
 def test_development_secret_key_is_generated_once(tmp_path: Path) -> None:

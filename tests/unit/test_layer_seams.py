@@ -29,14 +29,25 @@ def test_a_site_kind_serves_only_the_shared_pages_it_registered() -> None:
 def test_assembly_gives_the_console_and_the_tenant_their_pages() -> None:
     from bippop.assembly import wire_site_pages
     from bippop.coop import controllers as coop_pages
+    from bippop.onboarding.public_site import controllers as public_pages
+    from bippop.onboarding.wizard.controllers import WIZARD_CONTROLLERS, sign_up_entry
 
     controllers = wire_site_pages()
-    assert controllers == coop_pages.COOP_CONTROLLERS
+    assert controllers == [
+        *coop_pages.COOP_CONTROLLERS,
+        *public_pages.PUBLIC_SITE_CONTROLLERS,
+        *WIZARD_CONTROLLERS,
+    ]
+    # /inscription on the public site is the councils' wizard; on a tenant's host, the residents' sign-up.
+    assert site_pages.site_page(site_pages.SIGN_UP_FORM, "public") is sign_up_entry
+    assert site_pages.site_page(site_pages.SIGN_UP_FORM, "tenant") is None
     assert site_pages.site_page(site_pages.HOME, "coop") is coop_pages.SITE_PAGES[site_pages.HOME]
     assert site_pages.site_page(site_pages.HOME, "tenant") is not None
     # A tenant's sign-in is the accounts' own handler: nothing registered in its place.
     assert site_pages.site_page(site_pages.SIGN_IN, "tenant") is None
-    assert set(coop_pages.SITE_PAGES) == site_pages.PAGES
+    # The console serves every shared path but those of the public site and tenants only.
+    only_elsewhere = {site_pages.CONTACT, site_pages.CONTACT_SEND, site_pages.SIGN_UP_FORM}
+    assert set(coop_pages.SITE_PAGES) == site_pages.PAGES - only_elsewhere
 
 
 def test_the_outbox_names_the_delivery_job_the_notifications_declare() -> None:

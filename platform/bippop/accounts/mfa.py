@@ -91,6 +91,12 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return None
 
 
+def code_step(sealed: str, code: str, secret_key: str, now: float) -> int | None:
+    """The time step a code from the app matches for this sealed secret (None: wrong code). For a secret
+    that belongs to no one yet (a council's administrator during the sign-up wizard)."""
+    return _matching_step(unseal(sealed, secret_key), code, now)
+
+
 def start_enrollment(person: SecondFactorHolder, secret_key: str) -> str:
     """Give the person a new, unconfirmed secret; returns it in clear (to show once, with the QR code)."""
     secret = new_secret()

@@ -38,6 +38,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "concerns.handle": STAFF,
     "modules.configure": frozenset({"tenant_admin"}),
     "modules.export": frozenset({"partner", "coordinator", "tenant_admin"}),
+    "appearance.edit": frozenset({"tenant_admin"}),
+    "legal.edit": frozenset({"tenant_admin"}),
+    "onboarding.checklist": frozenset({"tenant_admin"}),
     "coop.console": frozenset(STAFF_ROLES),
     "coop.account": frozenset(STAFF_ROLES),
 }

@@ -1,4 +1,5 @@
-"""Rate limits on sign-in, password reset, sign-up and invitation acceptance, kept in Redis.
+"""Rate limits on sign-in, password reset, sign-up, invitation acceptance and the public contact form,
+kept in Redis.
 
 Two counters per attempt: per account (so that one person's account cannot be
 guessed at from many addresses) and per address (so that one address cannot try
@@ -35,6 +36,14 @@ LIMITS: dict[str, tuple[str, str]] = {
     "invitation": ("5 per hour", "20 per hour"),
     # Starting a single sign-on keeps its state for 10 minutes: counted per address only.
     "sso": ("30 per 10 minutes", "30 per 10 minutes"),
+    # The public site's contact form: per sender's e-mail address, and per network address.
+    "contact": ("3 per hour", "5 per hour"),
+    # A council's sign-up on the public site: drafts started (per address), e-mail codes sent or tried,
+    # messages to an existing collectivity's administrator (per e-mail address and per address).
+    "signup_start": ("10 per hour", "10 per hour"),
+    "signup_code": ("5 per hour", "20 per hour"),
+    "signup_code_check": ("10 per 15 minutes", "30 per 15 minutes"),
+    "signup_contact": ("3 per hour", "10 per hour"),
 }
 
 

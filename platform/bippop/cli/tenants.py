@@ -21,8 +21,13 @@ def tenants() -> None:
     "--kind", type=click.Choice(["commune", "epci", "departement"]), default="commune", show_default=True
 )
 @click.option("--code", "official_code", required=True, help="INSEE code (commune), SIREN (EPCI) or number.")
+@click.option(
+    "--admin-email",
+    default=None,
+    help="Address of its administrator (required): an invitation is mailed to it.",
+)
 @click.option("--domain", "domains", multiple=True, help="Custom domain served for this tenant (repeatable).")
-@click.option("--background", is_flag=True, help="Only record it; a worker provisions it.")
+@click.option("--background", is_flag=True, help="A worker provisions it; the command waits, then invites.")
 @click.option("--cluster", default="main", show_default=True, help="PostgreSQL cluster to place it on.")
 @friendly_errors
 def tenants_create(
@@ -30,23 +35,53 @@ def tenants_create(
     name: str,
     kind: str,
     official_code: str,
+    admin_email: str | None,
     domains: tuple[str, ...],
     background: bool,
     cluster: str,
 ) -> None:
-    """Create tenant SLUG; its portal is https://SLUG.<base domain>.
+    """Create tenant SLUG and invite its administrator; its portal is https://SLUG.<base domain>.
 
-    SLUG: 3 to 40 lower-case letters, digits and dashes, e.g. 'compiegne'.
+    SLUG: 3 to 40 lower-case letters, digits and dashes, e.g. 'compiegne'. The code must be the
+    collectivity's in the official list (INSEE for a commune, SIREN for an EPCI).
     """
-    from bippop.runtime.operations import create_tenant
+    from bippop.runtime.operations import create_tenant_with_admin
     from bippop.tenants.urls import tenant_url
 
     settings = get_settings()
-    tenant = create_tenant(
-        settings, slug, name, kind, official_code, domains, background=background, cluster=cluster
+    tenant, invitation = create_tenant_with_admin(
+        settings,
+        slug,
+        name,
+        kind,
+        official_code,
+        admin_email,
+        domains,
+        background=background,
+        cluster=cluster,
     )
     console.print(f"Collectivité [bold]{tenant.slug}[/bold] créée, état : {tenant.status}.")
     console.print(f"Portail : {tenant_url(tenant.ref(), '', settings)}")
+    console.print(
+        f"Invitation d'administrateur envoyée à {invitation.email} (valable 7 jours ; "
+        f"`bippop tenants invite-admin {tenant.slug} {invitation.email}` en renvoie une)."
+    )
+
+
+@tenants.command("invite-admin")
+@click.argument("slug")
+@click.argument("email")
+@friendly_errors
+def tenants_invite_admin(slug: str, email: str) -> None:
+    """Mail an administrator's invitation for tenant SLUG to EMAIL (again, when one got lost).
+
+    The previous unused invitation to EMAIL stops working."""
+    from bippop.runtime.operations import invite_tenant_admin
+
+    invitation = invite_tenant_admin(get_settings(), slug, email)
+    console.print(
+        f"Invitation d'administrateur de « {slug} » envoyée à {invitation.email} (valable 7 jours)."
+    )
 
 
 @tenants.command("list")

@@ -272,15 +272,21 @@ async def console(request: Request, db_session: AsyncSession) -> Response[Any]:
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(page, pages)
     rows = await db_session.execute(
-        select(Tenant.name, Tenant.kind, Tenant.status, Tenant.slug)
+        select(Tenant.name, Tenant.kind, Tenant.status, Tenant.slug, Tenant.last_error)
         .where(*conditions)
         .order_by(func.lower(Tenant.name), Tenant.slug)
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     )
     tenants = [
-        {"name": name, "kind": KIND_LABELS.get(kind, kind), "status": _status_label(status), "slug": slug}
-        for name, kind, status, slug in rows
+        {
+            "name": name,
+            "kind": KIND_LABELS.get(kind, kind),
+            "status": _status_label(status),
+            "slug": slug,
+            "last_error": last_error,  # provisioning's, or the sign-up job's (onboarding/wizard/finish.py)
+        }
+        for name, kind, status, slug, last_error in rows
     ]
 
     def page_url(number: int) -> str:

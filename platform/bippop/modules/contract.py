@@ -108,6 +108,15 @@ class MenuLink:
 
 
 @dataclasses.dataclass(frozen=True)
+class Retention:
+    """Data the module deletes after a while (its own purge job must apply exactly ``days``): each
+    tenant's privacy notice lists it with the core's retention periods."""
+
+    what: Label
+    days: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Notice:
     """A message the module sends through the platform's channels (``notify_all`` with its purpose): the
     news in a few words (mail subject, first words of a text or a call), what it means, and the page of
@@ -161,6 +170,7 @@ class ModuleManifest:
     audit_labels: Mapping[str, Label] = dataclasses.field(default_factory=dict)
     skill_labels: Mapping[str, Label] = dataclasses.field(default_factory=dict)  # matching.skills named
     notices: Mapping[str, Notice] = dataclasses.field(default_factory=dict)  # purpose → its wording
+    retention: tuple[Retention, ...] = ()  # shown in the privacy notice (``bippop.legal``)
 
     def __post_init__(self) -> None:
         if not SLUG.fullmatch(self.slug):

@@ -15,7 +15,12 @@ from sqlalchemy import text
 import bippop.broker  # noqa: F401  (declares actors against the platform's broker)
 from bippop.jobs import PeriodicJob
 from bippop.outbox.after_commit import DELIVERY_ACTOR, DELIVERY_QUEUE, PENDING_TENANTS_KEY
-from bippop.tenants.context import TenantRef, require_tenant, tenant_scope
+from bippop.outbox.platform_mail import (
+    PLATFORM_DELIVERY_ACTOR,
+    PLATFORM_PENDING_KEY,
+    enqueue_platform_deliveries,
+)
+from bippop.tenants.context import TenantRef, current_tenant, require_tenant, tenant_scope
 from bippop.tenants.resources import platform_resources
 
 log = structlog.get_logger(__name__)
@@ -47,15 +52,61 @@ def deliver_message(message_id: str) -> None:
     log.info("message_delivery", message_id=message_id, status=status)
 
 
+# Named by the platform outbox, which enqueues it by name (``outbox/platform_mail.py``).
+@dramatiq.actor(
+    actor_name=PLATFORM_DELIVERY_ACTOR,
+    queue_name=DELIVERY_QUEUE,
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+)
+def deliver_platform_message(message_id: str) -> None:
+    """Send one message of the platform's own outbox (a job without a tenant: platform scope)."""
+    from bippop.notifications.platform_mail import deliver_platform
+    from bippop.notifications.services import DeliveryError
+
+    if current_tenant() is not None:  # a tenant's code never sends the platform's mail
+        log.error("platform_message_in_tenant_scope", message_id=message_id)
+        return
+    resources = platform_resources()
+    with resources.sessions()() as session:
+        try:
+            status = deliver_platform(session, resources.settings, uuid.UUID(message_id))
+        except DeliveryError as exc:
+            session.commit()  # keep the attempt count and the error, then let dramatiq retry
+            log.warning("platform_message_delivery_failed", message_id=message_id, error=str(exc))
+            raise
+        session.commit()
+    log.info("platform_message_delivery", message_id=message_id, status=status)
+
+
+def sweep_platform_outbox(full: bool) -> None:
+    """Re-enqueue the platform's messages still pending after a minute, when some were queued since the
+    last sweep that found none waiting (``full``: in any case)."""
+    from bippop.notifications.platform_mail import pending_platform_ids
+
+    resources = platform_resources()
+    redis = resources.redis
+    if not full and (redis is None or not redis.exists(PLATFORM_PENDING_KEY)):
+        return
+    with resources.sessions()() as session:
+        waiting = pending_platform_ids(session, older_than_seconds=60)
+        still_queued = bool(pending_platform_ids(session, older_than_seconds=0, limit=1))
+    if not still_queued and redis is not None:
+        redis.delete(PLATFORM_PENDING_KEY)
+    enqueue_platform_deliveries(waiting)
+
+
 @dramatiq.actor(queue_name="notifications", max_retries=0)
 def sweep_outboxes(full: bool = False) -> None:
     """Periodic: re-enqueue messages still pending after a minute (lost job, mail server down), in the
     tenants that queued mail since the last sweep that found their outbox empty (``full``: in every
-    active tenant, the daily safety net)."""
+    active tenant, the daily safety net); and the platform's own outbox (``sweep_platform_outbox``)."""
     from bippop.notifications.services import pending_ids
 
     resources = platform_resources()
     redis = resources.redis
+    sweep_platform_outbox(full)
     if redis is None:
         return
     if full:

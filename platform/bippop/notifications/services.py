@@ -29,7 +29,7 @@ from bippop.config import Settings
 from bippop.notifications import unreachable
 from bippop.notifications.providers import DeliveryError as DeliveryError  # re-exported: jobs catch it here
 from bippop.notifications.providers import provider_for
-from bippop.outbox.models import OutboxMessage
+from bippop.outbox.models import OutboxMessage, PlatformOutboxMessage
 
 log = structlog.get_logger(__name__)
 
@@ -38,10 +38,14 @@ MAX_ATTEMPTS = 20
 SECRET_PURPOSES = frozenset({"verify_email", "reset_password", "sign_in_link", "invitation"})
 
 
-def send_smtp(settings: Settings, message: OutboxMessage, *, tenant_host: str) -> None:
+def send_smtp(
+    settings: Settings, message: OutboxMessage | PlatformOutboxMessage, *, tenant_host: str
+) -> None:
     """One message through BIPPOP_SMTP_URL (``smtp://user:pass@host:port``, ``smtps://`` for TLS,
     ``?starttls=1`` to upgrade). Without an SMTP URL (development) the message is only logged
-    as sent: it can be read on the development outbox page."""
+    as sent: it can be read on the development outbox page. A platform message may carry a
+    ``Reply-To`` (the visitor who wrote through the contact form); ``tenant_host`` names the sender's
+    site in the ``Message-ID`` (the base domain for the platform's own mail)."""
     if not settings.smtp_url:
         return
     url = urlsplit(settings.smtp_url)
@@ -49,6 +53,9 @@ def send_smtp(settings: Settings, message: OutboxMessage, *, tenant_host: str) -
     mail["From"] = settings.mail_from
     mail["To"] = message.recipient
     mail["Subject"] = message.subject
+    reply_to = getattr(message, "reply_to", None)
+    if reply_to:
+        mail["Reply-To"] = reply_to
     mail["Date"] = email.utils.formatdate(localtime=False)
     # Stable per message: a retried delivery carries the same id, which mail systems de-duplicate.
     mail["Message-ID"] = f"<{message.id}@{tenant_host}>"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import anyio.to_thread
 import structlog
 from litestar import Request
+from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,21 @@ async def announce(redis: AsyncRedis, tenant: TenantRef, message_ids: list[uuid.
                     log.warning("mail_enqueue_failed", message_id=str(message_id))
 
     await anyio.to_thread.run_sync(send_all)
+
+
+def announce_sync(redis: Redis | None, tenant: TenantRef, message_ids: Sequence[uuid.UUID]) -> None:
+    """``announce`` for code without an event loop (the CLI): the broker must be configured."""
+    if redis is not None:
+        try:
+            redis.sadd(PENDING_TENANTS_KEY, str(tenant.id))
+        except Exception:  # Redis down: the daily full sweep still finds the message
+            log.warning("mail_pending_note_failed", tenant=str(tenant.id))
+    with tenant_scope(tenant):
+        for message_id in message_ids:
+            try:
+                enqueue_by_name(DELIVERY_QUEUE, DELIVERY_ACTOR, str(message_id))
+            except Exception:  # broker down: the sweeper sends it once it is back
+                log.warning("mail_enqueue_failed", message_id=str(message_id))
 
 
 async def commit_and_announce(

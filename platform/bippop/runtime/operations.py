@@ -27,6 +27,7 @@ from bippop.tenants.migrator import MigrationReport, migrate_all
 from bippop.tenants.resources import resources_for
 
 if TYPE_CHECKING:
+    from bippop.accounts.services.admin_invitation import AdminInvitation
     from bippop.tenants.models import Tenant
 
 console = Console(stderr=True, highlight=False)
@@ -125,6 +126,7 @@ def create_tenant(
     background: bool = False,
     branding: dict[str, Any] | None = None,
     cluster: str = MAIN_CLUSTER,
+    check_official: bool = True,
 ) -> Tenant:
     from bippop.tenants.models import Tenant
     from bippop.tenants.provisioning import provision
@@ -142,6 +144,7 @@ def create_tenant(
             branding=branding,
             cluster=cluster,
             known_clusters=settings.cluster_urls().keys(),
+            check_official=check_official,
         )
         tenant_id = tenant.id
     if background:
@@ -162,6 +165,39 @@ def create_tenant(
         result = session.get(Tenant, tenant_id)
         assert result is not None
         return result
+
+
+def create_tenant_with_admin(
+    settings: Settings,
+    slug: str,
+    name: str,
+    kind: str,
+    official_code: str,
+    admin_email: str | None,
+    domains: Iterable[str] = (),
+    *,
+    background: bool = False,
+    cluster: str = MAIN_CLUSTER,
+) -> tuple[Tenant, AdminInvitation]:
+    """``create_tenant`` plus the invitation of its administrator (refused without one: nobody could
+    ever manage the tenant). The address is checked before anything is created."""
+    from bippop.accounts.services.admin_invitation import check_admin_email
+    from bippop.runtime.invitations import send_admin_invitation, wait_until_provisioned
+
+    email = check_admin_email(admin_email)
+    tenant = create_tenant(
+        settings, slug, name, kind, official_code, domains, background=background, cluster=cluster
+    )
+    if background:
+        wait_until_provisioned(settings, tenant.slug)
+    return tenant, send_admin_invitation(settings, tenant.slug, email)
+
+
+def invite_tenant_admin(settings: Settings, slug: str, email: str) -> AdminInvitation:
+    """Another administrator's invitation for an existing tenant (also: resend a lost one)."""
+    from bippop.runtime.invitations import send_admin_invitation
+
+    return send_admin_invitation(settings, slug, email)
 
 
 def list_tenants(settings: Settings) -> list[Tenant]:
@@ -249,6 +285,8 @@ def restore_tenant(settings: Settings, key: str, *, slug: str | None = None) -> 
         origin["official_code"],
         origin["domains"] if target == origin["slug"] else (),
         branding=origin["branding"],
+        # A restored copy may sit beside its original (or an older list may lack its code): it keeps it.
+        check_official=False,
     )
     resources = resources_for(settings)
     lifecycle.load_into(

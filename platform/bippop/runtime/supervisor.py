@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -22,11 +23,12 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 
-from bippop.config import Settings, SettingsError, describe_url
+from bippop.config import RUNNING_SERVICES_FILE, Settings, SettingsError, describe_url, running_services
 from bippop.runtime.embedded import APP_ROLE, EmbeddedPostgres, EmbeddedRedis
 
 console = Console(highlight=False)
@@ -113,6 +115,7 @@ class Supervisor:
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.stopping = threading.Event()
+        self.services_file: Path | None = None
 
     def run(self) -> int:
         settings = self.settings
@@ -124,12 +127,19 @@ class Supervisor:
                 f"ou [bold]bippop run --port {settings.port + 1}[/bold]."
             )
             return 2
+        if (other := running_services(settings.var_dir)) is not None:
+            console.print(
+                f"[red]Bip Pop tourne déjà sur ce dossier de données[/red] ({settings.var_dir}, "
+                f"pid {other.get('pid')}). Arrêtez-le d'abord, ou donnez un autre BIPPOP_VAR_DIR."
+            )
+            return 2
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         try:
             settings = self._start_services(settings)
             if self.stopping.is_set():
                 return 0
+            self._write_services_file(settings)
             self._prepare(settings)
             self._start_children(settings)
             if not self._wait_until_ready(settings):
@@ -160,13 +170,47 @@ class Supervisor:
                 changes["redis_url"] = self.redis.start()
         return settings.replace(**changes) if changes else settings
 
+    def _write_services_file(self, settings: Settings) -> None:
+        """``var/services.json`` (0600: it names the servers' addresses): what other ``bippop`` commands
+        on this machine read to find the services (``config.get_settings``); removed on stop."""
+        path = settings.var_dir / RUNNING_SERVICES_FILE
+        content = {
+            "pid": os.getpid(),
+            "database_url": settings.database_url,
+            "database_admin_url": settings.database_admin_url,
+            "redis_url": settings.redis_url,
+            "broker_url": settings.effective_broker_url,
+            "host": settings.host,
+            "port": settings.port,
+        }
+        partial = path.with_suffix(".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(content, file, indent=2)
+        partial.replace(path)
+        self.services_file = path
+
+    def _remove_services_file(self) -> None:
+        if self.services_file is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            # Only our own: never the file of another run that started on this folder meanwhile.
+            if json.loads(self.services_file.read_text()).get("pid") == os.getpid():
+                self.services_file.unlink()
+        self.services_file = None
+
     def _prepare(self, settings: Settings) -> None:
         from bippop.demo import seed_demo
         from bippop.observability import configure_logging
         from bippop.runtime.operations import migrate_everything, resources_for
 
         configure_logging(settings)
-        console.print(f"Base de données : {describe_url(settings.database_url or '')}")
+        # Not wrapped: the address is copied as it is into BIPPOP_DATABASE_URL or psql.
+        console.print(f"Base de données : {describe_url(settings.database_url or '')}", soft_wrap=True)
+        if settings.database_admin_url and settings.database_admin_url != settings.database_url:
+            console.print(f"  (administration : {describe_url(settings.database_admin_url)})", soft_wrap=True)
         report = migrate_everything(settings, progress=True)
         if not report.ok:
             console.print(
@@ -245,6 +289,11 @@ class Supervisor:
             console.print(
                 "  (coordinateurs : une application d'authentification est demandée à la 1re connexion)"
             )
+        if self.services_file is not None:
+            console.print(
+                f"  Les autres commandes bippop (dans un autre terminal) trouvent ces services : {self.services_file}",
+                soft_wrap=True,
+            )
         console.print("Ctrl-C pour tout arrêter.")
 
     # Running and stopping ----------------------------------------------------------------
@@ -291,6 +340,7 @@ class Supervisor:
             if process.poll() is None:
                 process.wait()
         self.children.clear()
+        self._remove_services_file()
         if self.redis is not None:
             self.redis.stop()
             self.redis = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from redis import Redis
@@ -45,6 +45,24 @@ def decode(raw: bytes | str) -> TenantRef | None:
         return None
     data: dict[str, Any] = json.loads(text)
     return TenantRef.from_json(data)
+
+
+class HostInvalidator(Protocol):
+    """What the (synchronous) registry calls after each change that can alter a host's resolution."""
+
+    def invalidate(self, hosts: Iterable[str]) -> None: ...
+
+
+class PendingInvalidations:
+    """For the web process: the registry runs in a platform transaction (``run_sync``) and notes the hosts
+    here; the caller clears them with ``AsyncHostCache.invalidate`` once the transaction is committed, so
+    no request can cache the old tenant between the clearing and the commit."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    def invalidate(self, hosts: Iterable[str]) -> None:
+        self.hosts.extend(h for h in hosts if h not in self.hosts)
 
 
 class HostCache:
@@ -91,6 +109,20 @@ class AsyncHostCache:
         if unknown_until is not None and unknown_until > clock.seconds():
             return True, None
         return False, None
+
+    async def invalidate(self, hosts: Iterable[str]) -> None:
+        """The same as ``HostCache.invalidate``, from the web process (after the change is committed)."""
+        names = list(dict.fromkeys(hosts))
+        if not names:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(*(host_key(h) for h in names))
+                pipe.zrem(UNKNOWN_HOSTS_KEY, *names)
+                await pipe.execute()
+        except RedisError:
+            log.error("host_cache_invalidation_failed", hosts=len(names))
+            raise
 
     async def put(self, hostname: str, tenant: TenantRef | None) -> None:
         try:

@@ -19,6 +19,11 @@ PORT_SUFFIX = re.compile(r"(?P<name>.*):[0-9]{1,5}")
 RESERVED_SLUGS = frozenset(
     {"www", "coop", "api", "admin", "static", "mail", "smtp", "platform", "public", "status", "docs", "aide"}
 )
+# Also refused to a council choosing its address in the sign-up wizard (``demo`` is the demo commune's,
+# which the operator creates; the others would read as the platform's own pages).
+SIGNUP_RESERVED_SLUGS = RESERVED_SLUGS | frozenset(
+    {"demo", "test", "support", "help", "contact", "inscription", "creation", "connexion", "assets", "cdn"}
+)
 
 
 class InvalidName(ValueError):

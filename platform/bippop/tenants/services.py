@@ -13,15 +13,18 @@ from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemySyncRepository
 from advanced_alchemy.service import SQLAlchemySyncRepositoryService
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bippop import clock
 from bippop.tenants import naming
 from bippop.tenants.branding import BrandingError, clean_branding
-from bippop.tenants.cache import HostCache
+from bippop.tenants.cache import HostInvalidator
 from bippop.tenants.errors import TenantError
 from bippop.tenants.models import KINDS, Domain, Tenant
+from bippop.tenants.official import claim_official_code
 
 
 def _now() -> datetime.datetime:
@@ -36,7 +39,9 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
 
     repository_type = Repo
 
-    def __init__(self, session: Session, *, base_domain: str, host_cache: HostCache | None = None, **kw: Any):
+    def __init__(
+        self, session: Session, *, base_domain: str, host_cache: HostInvalidator | None = None, **kw: Any
+    ):
         super().__init__(session=session, **kw)
         self.base_domain = base_domain
         self.host_cache = host_cache
@@ -72,8 +77,13 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
         theme: str = "base",
         cluster: str = "main",
         known_clusters: Iterable[str] = ("main",),
+        check_official: bool = True,
     ) -> Tenant:
-        """Record a new tenant as ``pending``; provisioning is a separate, idempotent job."""
+        """Record a new tenant as ``pending``; provisioning is a separate, idempotent job.
+
+        With ``check_official`` (the default), ``(kind, official_code)`` must be in the official list
+        and not used by another tenant that is not being deleted (``tenants/official.py``); the code is
+        stored as the list spells it. Without it (tests, restoring a copy), any well-formed code goes."""
         try:
             schema = naming.schema_for(slug)
         except naming.InvalidName as exc:
@@ -88,6 +98,8 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
             raise TenantError(
                 "Code officiel invalide (code INSEE, SIREN ou numéro de département).", field="official_code"
             )
+        if check_official:
+            code = claim_official_code(self.repository.session, kind, code).code
         if self.by_slug(slug) is not None:
             raise TenantError(f"L'identifiant « {slug} » est déjà pris.", field="slug")
         if cluster not in set(known_clusters):
@@ -150,29 +162,104 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
         return self.set_status(tenant, "active")
 
     def set_branding(self, tenant: Tenant, branding: dict[str, Any]) -> Tenant:
+        """Merge ``branding`` into the tenant's (a key set to None or "" is removed)."""
         try:
-            tenant.branding = clean_branding({**tenant.branding, **branding})
+            cleaned = clean_branding({**tenant.branding, **branding})
         except BrandingError as exc:
             raise TenantError(str(exc), field=exc.field) from None
+        self._update_columns(tenant, branding=cleaned)
+        return tenant
+
+    def rename(self, tenant: Tenant, name: str) -> Tenant:
+        name = " ".join(name.split())
+        if not 2 <= len(name) <= 200:
+            raise TenantError("Le nom doit compter entre 2 et 200 caractères.", field="name", code="length")
+        self._update_columns(tenant, name=name)
+        return tenant
+
+    def set_theme(self, tenant: Tenant, theme: str, known: Iterable[str]) -> Tenant:
+        if theme not in set(known):
+            raise TenantError(f"Thème « {theme} » inconnu.", field="theme", code="unknown")
+        self._update_columns(tenant, theme=theme)
+        return tenant
+
+    def add_unverified_domain(self, tenant: Tenant, hostname: str, token: str) -> Domain:
+        """A domain a council adds: not served until ``mark_verified`` (its DNS TXT record holds ``token``)."""
+        host = self._free_host(hostname)
+        domain = Domain(id=uuid.uuid4(), hostname=host, verification_token=token, is_primary=False)
+        tenant.domains.append(domain)
+        self.repository.session.flush()
+        self._invalidate([host, *self.hosts_of(tenant)])
+        return domain
+
+    def domain_of(self, tenant: Tenant, domain_id: uuid.UUID) -> Domain:
+        """One of *this* tenant's domains; another tenant's id is "not found"."""
+        for domain in tenant.domains:
+            if domain.id == domain_id:
+                return domain
+        raise TenantError("Domaine introuvable.", field="domain", code="not_found")
+
+    def mark_verified(self, tenant: Tenant, domain_id: uuid.UUID) -> Domain:
+        domain = self.domain_of(tenant, domain_id)
+        if domain.verified_at is None:
+            domain.verified_at = _now()
+            self.repository.session.flush()
+        self._invalidate(self.hosts_of(tenant))
+        return domain
+
+    def set_primary(self, tenant: Tenant, domain_id: uuid.UUID) -> Domain:
+        """The address the tenant's links use; only a verified domain can be it."""
+        domain = self.domain_of(tenant, domain_id)
+        if domain.verified_at is None:
+            raise TenantError(
+                f"« {domain.hostname} » n'est pas encore vérifié.", field="domain", code="unverified"
+            )
+        for other in tenant.domains:
+            if other.is_primary and other is not domain:
+                other.is_primary = False
+        self.repository.session.flush()  # one primary per tenant (a unique index): the old one goes first
+        domain.is_primary = True
         self.repository.session.flush()
         self._invalidate(self.hosts_of(tenant))
-        return tenant
+        return domain
 
     # Internals ----------------------------------------------------------------------
 
-    def _attach_domain(self, tenant: Tenant, hostname: str) -> Domain:
+    # The app's database role may update only these columns of a tenant (``tenants/ddl.py``): an ORM
+    # flush would also write ``updated_at``, so the change is one explicit statement.
+    UPDATABLE = {"name": None, "theme": None, "branding": JSONB}
+
+    def _update_columns(self, tenant: Tenant, **values: Any) -> None:
+        names = sorted(values)
+        if not names or not set(names) <= set(self.UPDATABLE):
+            raise ValueError(f"columns {names} cannot be updated")
+        statement = text(
+            "update platform.tenants set " + ", ".join(f"{n} = :{n}" for n in names) + " where id = :id"
+        ).bindparams(*(bindparam(n, type_=t) for n, t in self.UPDATABLE.items() if n in values and t))
+        self.repository.session.execute(statement, {**values, "id": tenant.id})
+        for name, value in values.items():
+            set_committed_value(tenant, name, value)
+        self._invalidate(self.hosts_of(tenant))
+
+    def _free_host(self, hostname: str) -> str:
+        """``hostname`` normalised, outside the base domain and nobody's yet, or TenantError."""
         try:
             host = naming.normalise_hostname(hostname)
         except naming.InvalidName as exc:
-            raise TenantError(str(exc), field="domain") from None
+            raise TenantError(str(exc), field="domain", code="invalid") from None
         if host == self.base_domain or host.endswith("." + self.base_domain):
             raise TenantError(
                 f"« {host} » est sous le domaine de la plateforme : il est déjà servi par l'identifiant.",
                 field="domain",
+                code="base_domain",
             )
         taken = self.repository.session.scalar(select(Domain.id).where(Domain.hostname == host))
         if taken is not None:
-            raise TenantError(f"Le domaine « {host} » est déjà utilisé.", field="domain")
+            raise TenantError(f"Le domaine « {host} » est déjà utilisé.", field="domain", code="taken")
+        return host
+
+    def _attach_domain(self, tenant: Tenant, hostname: str) -> Domain:
+        host = self._free_host(hostname)
         # An operator's domain (the CLI, a restore) is trusted: served at once, primary if it is the first.
         domain = Domain(
             id=uuid.uuid4(),

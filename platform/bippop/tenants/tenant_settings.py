@@ -4,9 +4,10 @@ the table sits with the tenancy core."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import DateTime, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,3 +19,4 @@ class Setting(TenantBase):
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[Any] = mapped_column(JSONB)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -31,6 +31,16 @@ def coop_url(path: str, settings: Settings) -> str:
     return _absolute(f"coop.{settings.base_domain}", path, settings)
 
 
+def public_url(path: str, settings: Settings) -> str:
+    """``path`` on the public site, the base domain itself (a council's sign-up links)."""
+    return _absolute(settings.base_domain, path, settings)
+
+
+def subdomain_url(slug: str, path: str, settings: Settings) -> str:
+    """``path`` on ``<slug>.<base domain>``: the address a tenant will have (shown before it exists)."""
+    return _absolute(f"{slug}.{settings.base_domain}", path, settings)
+
+
 def _absolute(host: str, path: str, settings: Settings) -> str:
     if path and not path.startswith("/"):
         raise ValueError(f"a path starts with '/': {path!r}")

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -31,11 +31,14 @@ from bippop.tenants.resolution import Site
 from bippop.tenants.tenant_settings import Setting
 from bippop.web import i18n
 from bippop.web.action_pages import page_of
-from bippop.web.site_pages import HOME, site_page
+from bippop.web.display import display_choices, html_classes
+from bippop.web.forms import FormData
+from bippop.web.site_pages import CONTACT, CONTACT_SEND, HOME, site_page
 from bippop.web.templates import ThemeEngines
 from bippop.web.tenant_settings import tenant_settings
 
 ALL_SITES = ("public", "coop", "tenant")
+CSS_UNSAFE = re.compile(r"[<>{};\\]")
 
 
 def _session_times(request: Request, identity: Any) -> dict[str, int] | None:
@@ -48,16 +51,41 @@ def _session_times(request: Request, identity: Any) -> dict[str, int] | None:
     }
 
 
+def logo_src(branding: dict[str, Any]) -> str | None:
+    """The tenant's logo: the one it uploaded (served at ``/logo``, versioned so a new one is fetched at
+    once), else the address it gave, else none."""
+    if branding.get("logo_key"):
+        return f"/logo?v={branding.get('logo_version') or 0}"
+    url = branding.get("logo_url")
+    return str(url) if url else None
+
+
+def theme_css_variables(engines: ThemeEngines, theme: str, branding: dict[str, Any]) -> dict[str, str]:
+    """The theme's default colours and fonts (theme.toml), then the colours the tenant chose itself."""
+    chosen = {f"--bp-{key}" for key, value in branding.items() if value}
+    branded = {name: value for name, value in css_variables(branding).items() if name in chosen}
+    merged = {**engines.theme_info(theme).css_variables(), **branded}
+    # Written raw into <style> (font names keep their quotes): nothing that could close a rule or the tag.
+    return {name: CSS_UNSAFE.sub("", value) for name, value in merged.items()}
+
+
 def page_context(request: Request, site: Site | None, **extra: Any) -> dict[str, Any]:
     identity = request.scope["state"].get("identity")
     tenant = site.tenant if site else None
-    theme = tenant.theme if tenant else "base"
+    engines: ThemeEngines = request.app.state.templates
+    theme = engines.theme_info(tenant.theme if tenant else "base").name
+    branding = tenant.branding if tenant else {}
+    display = display_choices(request.cookies)
     return {
         "site": site,
         "tenant": tenant,
-        "branding": tenant.branding if tenant else {},
+        "branding": branding,
         "kind_label": KIND_LABELS.get(tenant.kind, "") if tenant else "",
-        "css_variables": css_variables(tenant.branding if tenant else {}),
+        "css_variables": theme_css_variables(engines, theme, branding),
+        "theme_stylesheet": engines.theme_info(theme).stylesheet,
+        "logo_src": logo_src(branding),
+        "display": display,
+        "display_classes": html_classes(display),
         "static": lambda path: f"/static/{theme}/{path}",
         "locale": i18n.current_locale.get(),
         "locale_names": i18n.LOCALE_NAMES,
@@ -173,17 +201,35 @@ class PagesController(Controller):
     async def home(
         self, request: HTMXRequest, site: NamedDependency[Site], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
+        page = site_page(HOME, site.kind)  # the public site, the co-op console, a tenant's home: assembly's
+        if page is not None:
+            return await page(request, db_session, {})
         if site.kind == "public":
             return render(request, "public_home.html", {})
-        page = site_page(HOME, site.kind)  # the co-op console, a tenant's home: registered at assembly
-        if page is None:
-            raise NotFoundException()
-        return await page(request, db_session, {})
+        raise NotFoundException()
 
-    @get("/contact", opt={"public": True}, name="contact")
-    async def contact(self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]) -> Response[str]:
+    @get("/contact", opt={"public": True, "sites": ("tenant", "public")}, name="contact")
+    async def contact(
+        self, request: HTMXRequest, site: NamedDependency[Site], db_session: NamedDependency[AsyncSession]
+    ) -> Response[Any]:
+        if (page := site_page(CONTACT, site.kind)) is not None:  # the public site's form to the co-op
+            return await page(request, db_session, {})
         locale = await tenant_default_locale(db_session)
         return render(request, "contact.html", {}, fragment="contact", default_locale=locale)
+
+    @post("/contact", opt={"public": True, "sites": ("public",)})
+    async def send_contact(
+        self,
+        request: HTMXRequest,
+        site: NamedDependency[Site],
+        db_session: NamedDependency[AsyncSession],
+        data: FormData,
+    ) -> Response[Any]:
+        """The public site's contact form, sent (one handler per path and method: registered page)."""
+        page = site_page(CONTACT_SEND, site.kind)
+        if page is None:
+            raise NotFoundException()
+        return await page(request, db_session, data)
 
     @get("/{path:path}", opt={"sites": ALL_SITES, "public": True}, name="not-found", include_in_schema=False)
     async def not_found(self, path: FromPath[str]) -> None:

@@ -1,5 +1,6 @@
 """Pages that several kinds of site serve on one path: Litestar has one handler per path and method, so
-``/`` (every site) and the sign-in paths (tenants and the co-op console) each have one handler that asks
+``/`` (every site), ``/contact`` (tenants and the public site) and the sign-in paths (tenants, the co-op
+console and the public site) each have one handler that asks
 this registry for the page of the request's site kind.
 
 The registry is filled at assembly (``bippop.assembly.wire_site_pages``, called by ``create_app``), never
@@ -23,7 +24,12 @@ SIGN_IN = "sign_in"
 CODE_FORM = "code_form"
 CODE = "code"
 SIGN_OUT = "sign_out"
-PAGES = frozenset({HOME, SIGN_IN_FORM, SIGN_IN, CODE_FORM, CODE, SIGN_OUT})
+CONTACT = "contact"  # a tenant's town hall contact; the public site's form to the co-op
+CONTACT_SEND = "contact_send"  # that form, sent (POST /contact: the public site only)
+SIGN_UP_FORM = "sign_up_form"  # GET /inscription: a resident's sign-up; on the public site, the wizard
+PAGES = frozenset(
+    {HOME, SIGN_IN_FORM, SIGN_IN, CODE_FORM, CODE, SIGN_OUT, CONTACT, CONTACT_SEND, SIGN_UP_FORM}
+)
 
 _pages: dict[tuple[str, str], SitePage] = {}
 

@@ -3,12 +3,15 @@
 A loader that switched per request would let one tenant's cached template serve
 another; instead each theme gets its own environment whose loader searches the
 theme, then its parents, then ``base``. Themes are few and fixed at start, so
-memory does not grow with the number of tenants.
+memory does not grow with the number of tenants. Each theme's ``theme.toml``
+(label, parent, default colours and fonts) is read once too (``ThemeInfo``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,68 @@ class ThemeError(RuntimeError):
     pass
 
 
+@dataclasses.dataclass(frozen=True)
+class ThemeInfo:
+    """What ``theme.toml`` says of a theme, its parents' colours and fonts filling what it leaves out."""
+
+    name: str
+    label: str
+    parent: str | None
+    colours: Mapping[str, str]
+    fonts: Mapping[str, str]
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)  # language → label
+    stylesheet: bool = False  # the theme ships static/css/theme.css, loaded after base.css
+
+    def label_in(self, locale: str) -> str:
+        """The label in ``locale`` when theme.toml gives one, else the default ``label``."""
+        return self.labels.get(locale) or self.label
+
+    def css_variables(self) -> dict[str, str]:
+        """The theme's defaults as ``--bp-*`` custom properties (``--bp-primary``, ``--bp-font-body`` …)."""
+        return {
+            **{f"--bp-{name}": value for name, value in self.colours.items()},
+            **{f"--bp-font-{name}": value for name, value in self.fonts.items()},
+        }
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    path = folder / "theme.toml"
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ThemeError(f"{path}: {exc}") from None
+
+
+def _labels(manifest: dict[str, Any], name: str) -> tuple[str, dict[str, str]]:
+    """``label = "…"`` or ``label = {fr = "…", en = "…"}``: (the default label, the label by language)."""
+    label = manifest.get("label", manifest.get("name", name))
+    if isinstance(label, dict):
+        labels = {str(k): str(v) for k, v in label.items() if v}
+        return labels.get("en") or next(iter(labels.values()), name), labels
+    return str(label), {}
+
+
+def _theme_info(name: str, chain: list[Path]) -> ThemeInfo:
+    colours: dict[str, str] = {}
+    fonts: dict[str, str] = {}
+    for folder in reversed(chain):  # base first, the theme itself last
+        manifest = _manifest(folder)
+        colours.update({str(k): str(v) for k, v in manifest.get("colours", {}).items()})
+        fonts.update({str(k): str(v) for k, v in manifest.get("fonts", {}).items()})
+    label, labels = _labels(_manifest(chain[0]), name)
+    return ThemeInfo(
+        name=name,
+        label=label,
+        labels=labels,
+        parent=chain[1].name if len(chain) > 1 else None,
+        colours=colours,
+        fonts=fonts,
+        stylesheet=any((p / "static" / "css" / "theme.css").is_file() for p in chain),
+    )
+
+
 def _theme_chain(themes_dir: Path, name: str) -> list[Path]:
     chain: list[Path] = []
     current: str | None = name
@@ -32,10 +97,22 @@ def _theme_chain(themes_dir: Path, name: str) -> list[Path]:
         if not folder.is_dir() or folder in chain:
             raise ThemeError(f"theme {current!r} not found (or cyclic) under {themes_dir}")
         chain.append(folder)
-        manifest = folder / "theme.toml"
-        parent = tomllib.loads(manifest.read_text()).get("parent") if manifest.exists() else None
+        parent = _manifest(folder).get("parent")
         current = parent or (None if current == BASE_THEME else BASE_THEME)
     return chain
+
+
+def _loader(chain: list[Path], extra_dirs: list[Path]) -> jinja2.BaseLoader:
+    """The theme first, then its parents; modules' own templates come last (a theme may override any of
+    them). ``"base:home.html"`` names one theme's file, so an override can extend what it overrides."""
+    return jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader([str(p / "templates") for p in chain] + [str(p) for p in extra_dirs]),
+            jinja2.PrefixLoader(
+                {p.name: jinja2.FileSystemLoader(str(p / "templates")) for p in chain}, delimiter=":"
+            ),
+        ]
+    )
 
 
 class ThemeEngines:
@@ -45,14 +122,13 @@ class ThemeEngines:
         self.themes_dir = themes_dir
         self.chains: dict[str, list[Path]] = {}
         self.environments: dict[str, jinja2.Environment] = {}
+        self.infos: dict[str, ThemeInfo] = {}
         for folder in sorted(p for p in themes_dir.iterdir() if (p / "templates").is_dir()):
             chain = _theme_chain(themes_dir, folder.name)
             self.chains[folder.name] = chain
+            self.infos[folder.name] = _theme_info(folder.name, chain)
             env = jinja2.Environment(
-                # Modules' own templates come last: a theme may override any of them.
-                loader=jinja2.FileSystemLoader(
-                    [str(p / "templates") for p in chain] + [str(p) for p in extra_dirs or ()]
-                ),
+                loader=_loader(chain, extra_dirs or []),
                 autoescape=jinja2.select_autoescape(("html", "xml")),
                 extensions=["jinja2.ext.i18n"],
                 trim_blocks=True,
@@ -66,6 +142,14 @@ class ThemeEngines:
             self.environments[folder.name] = env
         if BASE_THEME not in self.environments:
             raise ThemeError(f"no base theme in {themes_dir}")
+
+    def themes(self) -> list[ThemeInfo]:
+        """Every theme a tenant may choose, ``base`` first, then by name."""
+        return sorted(self.infos.values(), key=lambda info: (info.name != BASE_THEME, info.name))
+
+    def theme_info(self, name: str) -> ThemeInfo:
+        """The theme's description; an unknown name (a theme removed since) falls back to ``base``."""
+        return self.infos.get(name) or self.infos[BASE_THEME]
 
     def environment(self, theme: str) -> jinja2.Environment:
         return self.environments.get(theme) or self.environments[BASE_THEME]

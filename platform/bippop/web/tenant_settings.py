@@ -1,4 +1,5 @@
-"""The tenant's settings every page needs (its default language, the service modules it switched on),
+"""The tenant's settings every page needs (its default language, the service modules it switched on,
+whether its portal is published),
 read once per request and cached with the tenant in Redis, so no handler reads them by hand and most
 requests read no ``settings`` row.
 
@@ -33,7 +34,9 @@ from bippop.web import i18n
 CACHE_SECONDS = 300
 DEFAULT_LOCALE_KEY = "default_locale"
 ENABLED_MODULES_KEY = "modules.enabled"
-KEYS = (DEFAULT_LOCALE_KEY, ENABLED_MODULES_KEY)
+# Absent means published: every tenant made before the setting existed (or by the CLI) stays open.
+PUBLISHED_KEY = "published"
+KEYS = (DEFAULT_LOCALE_KEY, ENABLED_MODULES_KEY, PUBLISHED_KEY)
 SAFE_METHODS = ("GET", "HEAD")
 
 log = structlog.get_logger(__name__)
@@ -43,6 +46,7 @@ log = structlog.get_logger(__name__)
 class TenantSettings:
     default_locale: str = i18n.DEFAULT_LOCALE
     enabled_modules: tuple[str, ...] | None = None  # None: the council chose nothing, every module is on
+    published: bool = True  # False: residents and visitors see « opening soon » (onboarding/first_steps)
 
     def visible_modules(self, installed: Iterable[str]) -> frozenset[str]:
         """Slugs whose pages and requests are shown: switched on *and* still installed."""
@@ -69,7 +73,14 @@ async def read_settings(session: AsyncSession) -> TenantSettings:
     return TenantSettings(
         default_locale=locale if locale in i18n.LOCALES else i18n.DEFAULT_LOCALE,
         enabled_modules=tuple(str(s) for s in enabled) if isinstance(enabled, list) else None,
+        published=is_published(rows.get(PUBLISHED_KEY, True)),
     )
+
+
+def is_published(value: Any) -> bool:
+    """The ``published`` setting's value read: only an explicit false closes the portal (a text "false"
+    too, as the provisioning defaults write text)."""
+    return value is not False and value != "false"
 
 
 def _decoded(raw: bytes | str | None, generation: bytes | str | None) -> TenantSettings | None:
@@ -84,6 +95,7 @@ def _decoded(raw: bytes | str | None, generation: bytes | str | None) -> TenantS
         return TenantSettings(
             default_locale=str(data["default_locale"]),
             enabled_modules=None if enabled is None else tuple(str(s) for s in enabled),
+            published=bool(data["published"]),
         )
     except (ValueError, KeyError, TypeError):
         return None  # written by another version: read again

@@ -17,11 +17,13 @@ from bippop.modules.contract import (
     ModuleManifest,
     Notice,
     Permission,
+    Retention,
     Statistic,
 )
 from bippop_modules import count_done
 from bippop_modules.events.coordination import EventsController as CoordinationEvents
 from bippop_modules.events.exports import registrations_rows
+from bippop_modules.events.models import REGISTRATIONS_KEPT_DAYS
 from bippop_modules.events.portal import EventsController as PortalEvents
 
 HERE = Path(__file__).parent
@@ -103,6 +105,15 @@ manifest = ModuleManifest(
         ),
     ),
     migrations=HERE / "migrations",
+    retention=(
+        Retention(
+            Label(
+                "Inscriptions aux événements (comptées depuis la fin de l’événement)",
+                "Registrations for events (counted from the end of the event)",
+            ),
+            REGISTRATIONS_KEPT_DAYS,
+        ),
+    ),
     notices={
         "event_cancelled": Notice(
             Label("Un événement a été annulé", "An event was cancelled"),

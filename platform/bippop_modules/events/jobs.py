@@ -18,11 +18,9 @@ from bippop.jobs import PeriodicJob
 from bippop.tenants.context import require_tenant
 from bippop.tenants.jobs import enqueue_per_active_tenant
 from bippop.tenants.resources import platform_resources
-from bippop_modules.events.models import Event, EventRegistration
+from bippop_modules.events.models import REGISTRATIONS_KEPT_DAYS, Event, EventRegistration
 
 log = structlog.get_logger(__name__)
-
-REGISTRATIONS_KEPT_DAYS = 400  # a year of figures, and the weeks a council takes to write them up
 
 
 def purge_old_registrations(session: Session, *, now: datetime.datetime) -> int:

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bippop.db.base import TenantRecord
 
+# Registrations are deleted this long after their event ends (``jobs.py``; the privacy notice says so).
+REGISTRATIONS_KEPT_DAYS = 400  # a year of figures, and the weeks a council takes to write them up
+
 
 class Event(TenantRecord):
     """A group event of the ``events`` module: a place, a time, a capacity."""

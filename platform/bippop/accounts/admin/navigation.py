@@ -19,10 +19,13 @@ class NavLink:
 def admin_links(identity: Identity) -> list[NavLink]:
     """The staff pages this person may open, for the navigation at the top of each."""
     links = [
+        ("onboarding.checklist", "/gestion/premiers-pas", _("First steps")),
         ("people.view", "/gestion/personnes", _("People")),
         ("people.invite", "/gestion/invitations", _("Invitations")),
         ("mandates.manage", "/gestion/mandats", _("Mandates")),
         ("audit.browse", "/gestion/journal", _("Audit log")),
+        ("appearance.edit", "/gestion/apparence", _("Appearance")),
+        ("legal.edit", "/gestion/pages-legales", _("Legal pages")),
     ]
     return [NavLink(path, label) for action, path, label in links if allowed(identity.roles, action)]
 

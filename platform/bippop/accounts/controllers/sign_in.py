@@ -23,7 +23,7 @@ from bippop.accounts.auth import (
     session_store,
     start_session,
 )
-from bippop.accounts.controllers.opts import TENANT_AND_COOP
+from bippop.accounts.controllers.opts import SIGN_IN_SITES, TENANT_AND_COOP
 from bippop.accounts.deps import accounts_request
 from bippop.accounts.models import Person
 from bippop.accounts.oidc import enabled_providers
@@ -136,7 +136,7 @@ async def _pending_sign_in(
 class SignInController(Controller):
     dependencies = PAGE_DEPENDENCIES
 
-    @get("/connexion", opt=TENANT_AND_COOP, name="sign-in")
+    @get("/connexion", opt=SIGN_IN_SITES, name="sign-in")
     async def sign_in_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[str]:

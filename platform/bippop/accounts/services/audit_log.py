@@ -73,6 +73,9 @@ def core_action_labels() -> dict[str, str]:
         "task_done": _("Task done"),
         "concern_handled": _("Concern handled"),
         "modules_changed": _("Services switched on or off"),
+        "legal_pages_changed": _("Legal pages changed"),
+        "portal_published": _("Portal published"),
+        "portal_unpublished": _("Portal unpublished"),
         "module_settings_changed": _("Settings of a service changed"),
         "module_export": _("Table of a service exported"),
         "beneficiary_record_read": _("A person helped's record read"),
@@ -98,6 +101,13 @@ def core_action_labels() -> dict[str, str]:
         "appointment_done": _("Appointment done"),
         "appointment_no_show": _("Nobody at home"),
         "request_message": _("Message about a request"),
+        "appearance_changed": _("Portal appearance changed"),
+        "logo_uploaded": _("Logo uploaded"),
+        "logo_removed": _("Logo removed"),
+        "domain_added": _("Custom domain added"),
+        "domain_verified": _("Custom domain verified"),
+        "domain_primary_set": _("Main address of the portal changed"),
+        "domain_removed": _("Custom domain removed"),
     }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bippop import clock
 from bippop.accounts import passwords
@@ -94,6 +95,19 @@ async def issue_token(
             )
             .values(used_at=now_utc())
         )
+    return add_token(session, purpose, person_id=person_id, email=email, roles=roles, created_by=created_by)
+
+
+def add_token(
+    session: AsyncSession | Session,
+    purpose: str,
+    *,
+    person_id: uuid.UUID | None = None,
+    email: str | None = None,
+    roles: Sequence[str] = (),
+    created_by: uuid.UUID | None = None,
+) -> str:
+    """The new link's secret, its hash added to the session (sync or async: it only adds a row)."""
     raw = secrets.token_urlsafe(32)
     session.add(
         AccountToken(
@@ -156,7 +170,7 @@ def email_body(greeting_name: str | None, lines: Sequence[str], link: str | None
 
 
 def mail_link(
-    session: AsyncSession,
+    session: AsyncSession | Session,
     *,
     purpose: str,
     recipient: str,

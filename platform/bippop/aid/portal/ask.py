@@ -1,4 +1,7 @@
-"""``/demander``: asking for help, for oneself or, under a mandate, for a parent (``aid.services.requests.ask_for_help``)."""
+"""``/demander``: asking for help, for oneself or, under a mandate, for a parent (``aid.services.requests.ask_for_help``).
+
+Signed out, ``/demander`` explains the three ways to ask (an account in one step, a relative who asks
+on one's behalf, the town hall's phone) instead of a bare sign-in form."""
 
 from typing import Any
 
@@ -8,6 +11,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop.accounts.auth import current_identity
+from bippop.accounts.controllers.opts import PUBLIC
 from bippop.accounts.deps import signed_in_person
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
@@ -31,16 +36,37 @@ from bippop.web.forms import FormData, form_problems
 from bippop.web.i18n import _
 from bippop.web.pages import render_page
 
+ASK = requires("requests.ask")
+
+
+def phone_href(number: str | None) -> str | None:
+    """``tel:`` target of a number as the town hall wrote it (« 03 44 40 72 00 » → ``tel:0344407200``)."""
+    if not number:
+        return None
+    digits = "".join(c for c in number if c.isdigit())
+    if not digits:
+        return None
+    return "tel:" + ("+" if number.strip().startswith("+") else "") + digits
+
+
+class AskStartController(Controller):
+    """The way in: a resident chooses the kind of help; a visitor signed out learns how to ask."""
+
+    @get("/demander", name="ask", opt=PUBLIC)
+    async def choose(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
+        if current_identity(request) is None:
+            branding = tenant_of(request).branding
+            context = {"phone_href": phone_href(branding.get("contact_phone"))}
+            return await render_page(request, db_session, "portal/ask_ways.html", context)
+        await ASK(request, request.route_handler)  # signed in: the same rule as every asking page
+        modules = await enabled_modules(request)
+        return await render_page(request, db_session, "portal/ask_choose.html", {"modules": modules})
+
 
 class AskController(Controller):
     """Residents: ask for oneself or, under a mandate, for someone else."""
 
-    guards = [requires("requests.ask")]
-
-    @get("/demander", name="ask")
-    async def choose(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        modules = await enabled_modules(request)
-        return await render_page(request, db_session, "portal/ask_choose.html", {"modules": modules})
+    guards = [ASK]
 
     @get("/demander/{slug:str}", name="ask-module")
     async def form(

@@ -1,6 +1,8 @@
 """A tenant's home page (``/`` on a tenant's host): how many volunteers, which services are on. The web
 kit's ``PagesController.home`` serves ``/`` for every site and hands a tenant's host to this page
-(registered at assembly, ``bippop.assembly``)."""
+(registered at assembly, ``bippop.assembly``). A portal not yet published (``published`` setting,
+``onboarding/first_steps``) shows residents and visitors « opening soon » and the town hall's contact
+instead of its buttons; its staff see the page as it will be, under a banner."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sqlalchemy import any_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.models import Person
+from bippop.accounts.permissions import STAFF
 from bippop.aid.portal.common import enabled_modules
 from bippop.modules.assembly import menu_links
 from bippop.web.pages import render
@@ -23,8 +26,16 @@ async def tenant_home(
     volunteers = await db_session.scalar(
         select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
     )
-    locale = (await tenant_settings(request)).default_locale
+    settings = await tenant_settings(request)
+    identity = request.scope["state"].get("identity")
+    staff = identity is not None and identity.kind == "person" and bool(STAFF.intersection(identity.roles))
     services = await enabled_modules(request)
     links = menu_links("portal", frozenset(m.slug for m in services))
-    context = {"volunteers": volunteers or 0, "services": services, "module_links": links}
-    return render(request, "home.html", context, default_locale=locale)
+    context = {
+        "volunteers": volunteers or 0,
+        "services": services,
+        "module_links": links,
+        "published": settings.published,
+        "staff": staff,
+    }
+    return render(request, "home.html", context, default_locale=settings.default_locale)
