@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,7 +94,7 @@ class DomainsController(Controller):
         db_session: NamedDependency[AsyncSession],
         identity: NamedDependency[Identity],
         locale: NamedDependency[str],
-        domain_id: uuid.UUID,
+        domain_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         registry = TenantRegistry.of(request)
         outcome = await domains.verify_domain(db_session, registry, identity.person_id, domain_id)
@@ -110,7 +111,7 @@ class DomainsController(Controller):
         db_session: NamedDependency[AsyncSession],
         identity: NamedDependency[Identity],
         locale: NamedDependency[str],
-        domain_id: uuid.UUID,
+        domain_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         outcome = await domains.set_primary(
             db_session, TenantRegistry.of(request), identity.person_id, domain_id
@@ -128,7 +129,7 @@ class DomainsController(Controller):
         db_session: NamedDependency[AsyncSession],
         identity: NamedDependency[Identity],
         locale: NamedDependency[str],
-        domain_id: uuid.UUID,
+        domain_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         outcome = await domains.remove_domain(
             db_session, TenantRegistry.of(request), identity.person_id, domain_id

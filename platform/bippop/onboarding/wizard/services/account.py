@@ -103,7 +103,7 @@ async def send_code(session: Any, caller: WizardCaller, signup: Signup) -> StepO
         session,
         purpose="signup_code",
         recipient=signup.email,
-        subject=_("Your Bip Pop code: %(code)s") % {"code": code},
+        subject=_("Your Bip Pop confirmation code"),
         body="\n".join(lines),
     )
     return StepOutcome(message_ids=[message.id])
