@@ -24,6 +24,7 @@ from bippop.app import create_app
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from bippop.tenants.resolution import SiteKind, serves
 from support import BASE_DOMAIN, csrf_token, host, log_in, make_person, make_tenant
 
 SLUG = "paroles"
@@ -207,13 +208,23 @@ def an_event(resources: PlatformResources, tenant: TenantRef) -> uuid.UUID:
     return event_id
 
 
-def post_only_routes(app: Litestar) -> list[str]:
+def post_only_routes(app: Litestar, kind: SiteKind = "tenant") -> list[str]:
+    """The action paths answering only POST on a site of ``kind``."""
     found = []
     for route in app.routes:
         methods = set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"}
-        if methods == {"POST"}:
+        handlers = [h for h in getattr(route, "route_handlers", ()) if "POST" in h.http_methods]
+        if methods == {"POST"} and all(serves(handler.opt, kind) for handler in handlers):
             found.append(route.path)
     return found
+
+
+def test_a_get_of_another_sites_action_is_not_found(everyone: Signed) -> None:
+    """The wizard's actions are the public site's: on a tenant's host they are nobody's page."""
+    web = everyone.web
+    assert "/creation/compte/code/renvoyer" in post_only_routes(web.app, "public")
+    assert "/creation/compte/code/renvoyer" not in post_only_routes(web.app)
+    assert get(web, "/creation/compte/code/renvoyer").status_code == 404
 
 
 def test_every_get_of_an_action_url_goes_to_its_page(

@@ -49,12 +49,20 @@ class HostResolver:
         self.engine = engine
         self.cache = cache
 
-    async def resolve(self, hostname: str) -> Site | None:
+    def kind_of(self, hostname: str) -> SiteKind:
+        """The kind of site ``hostname`` would be, without looking a tenant up (any other host is a
+        tenant's or nobody's)."""
         base = self.base_domain
         if hostname in (base, f"www.{base}"):
-            return Site("public")
+            return "public"
         if hostname == f"coop.{base}":
-            return Site("coop")
+            return "coop"
+        return "tenant"
+
+    async def resolve(self, hostname: str) -> Site | None:
+        kind = self.kind_of(hostname)
+        if kind != "tenant":
+            return Site(kind)
         found, tenant = await self.cache.get(hostname)
         if not found:
             tenant = await self._lookup(hostname)
@@ -76,6 +84,12 @@ class HostResolver:
                     .where(Domain.hostname == hostname, Domain.verified_at.is_not(None))
                 )
             return tenant.ref() if tenant is not None else None
+
+
+def serves(handler_opt: dict[str, object], kind: SiteKind) -> bool:
+    """Whether a route with these ``opt`` answers on a site of this kind."""
+    sites = handler_opt.get("sites", DEFAULT_SITES)
+    return sites == ANY_SITE or kind in sites  # type: ignore[operator]
 
 
 def request_hostname(scope: Scope) -> str:

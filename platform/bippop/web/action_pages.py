@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 from litestar import Litestar, Request
 
+from bippop.tenants.resolution import SiteKind, serves
+
 PAGE_OPT = "page"
 CATCH_ALL = "not-found"  # the themed 404 route answers every GET: it is nobody's page
 
@@ -32,12 +34,15 @@ def _get_handler(app: Litestar, path: str) -> Any:
 NO_PAGE = object()  # the route names no page: look for its parent
 
 
-def _declared_page(app: Litestar, path: str, method: str) -> object:
-    """The page the action route at ``path`` names in its ``opt`` (``None``: no such action)."""
+def _declared_page(app: Litestar, path: str, method: str, site_kind: SiteKind | None) -> object:
+    """The page the action route at ``path`` names in its ``opt`` (``None``: no such action, or
+    not on this kind of site: the wizard's actions are no tenant's)."""
     try:
         _asgi, handler, _path, params, _template = app.asgi_router.handle_routing(path=path, method=method)
     except Exception:  # not an action of this app
         return NO_PAGE
+    if site_kind is not None and not serves(handler.opt, site_kind):
+        return None
     page = handler.opt.get(PAGE_OPT, NO_PAGE)
     if isinstance(page, str):
         return page.format(**params)
@@ -49,13 +54,15 @@ def normalized(path: str) -> str:
     return "/" + "/".join(part for part in path.split("/") if part)
 
 
-def page_of_path(app: Litestar, path: str, method: str = "POST") -> str | None:
+def page_of_path(
+    app: Litestar, path: str, method: str = "POST", site_kind: SiteKind | None = None
+) -> str | None:
     """The page that shows the form of the action ``path`` (``path`` itself when it is a page);
-    ``None`` when the route says there is no such action."""
+    ``None`` when the route says there is no such action, or does not answer on ``site_kind``."""
     path = normalized(path)
     if _get_handler(app, path) is not None:
         return path
-    declared = _declared_page(app, path, method)
+    declared = _declared_page(app, path, method, site_kind)
     if declared is not NO_PAGE:
         return declared if isinstance(declared, str) else None
     parts = path.rstrip("/").split("/")

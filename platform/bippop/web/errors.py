@@ -23,6 +23,8 @@ from litestar.response import Redirect
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
+from bippop.tenants.naming import InvalidName
+from bippop.tenants.resolution import SiteKind, request_hostname
 from bippop.web.action_pages import normalized, page_of_path
 from bippop.web.drafts import DRAFT_COOKIE, DRAFT_PARAM, DRAFT_SECONDS, NOTHING_TO_KEEP, keep_draft
 from bippop.web.forms import request_has_invisible_characters
@@ -94,11 +96,19 @@ def _sign_in_first(request: Request, exc: NotAuthorizedException) -> Response[An
     return response
 
 
+def _site_kind(request: Request) -> SiteKind | None:
+    """The kind of site asked for (the router refused before host resolution ran)."""
+    try:
+        return request.app.state.resolver.kind_of(request_hostname(request.scope))  # type: ignore[no-any-return]
+    except InvalidName:
+        return None
+
+
 def http_error_page(request: Request, exc: HTTPException) -> Response[Any]:
     if isinstance(exc, MethodNotAllowedException) and request.method == "GET":
         # A GET of an action URL (a form's target: a reload, a bookmark, a language link) shows its page;
         # never the address asked for itself (a redirect to it would loop). HEAD keeps its 405.
-        page = page_of_path(request.app, request.url.path)
+        page = page_of_path(request.app, request.url.path, site_kind=_site_kind(request))
         if page is not None and page.split("?")[0] != normalized(request.url.path):
             return Redirect(page, status_code=303)
         exc = NotFoundException()
