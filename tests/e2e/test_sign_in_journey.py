@@ -83,7 +83,9 @@ def test_sign_in_with_totp_warning_extend_sign_out(
     assert status["signed_in"] and status["expires_in"] > 115
 
     # Sign out from the header: back on the home page, signed out.
-    page.get_by_role("button", name="Se déconnecter").click()  # the visible one: narrow screens have it behind « Menu »
+    page.get_by_role(
+        "button", name="Se déconnecter"
+    ).click()  # the visible one: narrow screens have it behind « Menu »
     page.wait_for_url(f"{base}/?signed_out=1")
     assert page.locator("a[href='/connexion']").count() == 1
     status = page.evaluate("fetch('/session/etat').then(r => r.json())")

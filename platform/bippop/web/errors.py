@@ -99,7 +99,7 @@ def _sign_in_first(request: Request, exc: NotAuthorizedException) -> Response[An
 def _site_kind(request: Request) -> SiteKind | None:
     """The kind of site asked for (the router refused before host resolution ran)."""
     try:
-        return request.app.state.resolver.kind_of(request_hostname(request.scope))  # type: ignore[no-any-return]
+        return request.app.state.resolver.kind_of(request_hostname(request.scope))
     except InvalidName:
         return None
 
