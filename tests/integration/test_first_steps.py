@@ -193,6 +193,9 @@ def test_only_the_administrator_opens_the_checklist(
                 assert "First steps" not in get(someone, tenant, "/gestion/personnes").text
     home, sign_up = visitor_sees(settings, tenant)
     assert OPENING_SOON in home and NOT_OPEN in sign_up  # nobody above could publish it
+    with browser(settings) as anonymous:  # « I need help » offers the town hall only: sign-up is closed
+        ways = get(anonymous, tenant, "/demander").text
+    assert "will open soon" in ways and "/inscription" not in ways and "Phone the town hall" in ways
     assert events(resources, tenant, "portal_published") == []
     # Signed out, the page sends to the sign-in form.
     anonymous = get(web, tenant, "/gestion/premiers-pas")

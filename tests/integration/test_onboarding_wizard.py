@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,8 @@ from bippop.billing.models import BillingProfile
 from bippop.config import Settings
 from bippop.modules.registry import ENABLED_SETTING
 from bippop.onboarding.models import Signup
+from bippop.onboarding.wizard import jobs as wizard_jobs
+from bippop.onboarding.wizard.controllers import confirm as confirm_controllers
 from bippop.onboarding.wizard.jobs import purge_expired
 from bippop.onboarding.wizard.store import COOKIE, start_signup
 from bippop.runtime.resources import PlatformResources
@@ -151,7 +154,20 @@ def test_a_registered_collectivity_offers_to_write_to_its_administrator(
     assert sent.status_code == 200 and "has been sent" in sent.text
     mail = wizard.last_mail("mairie@chantilly.example")
     assert mail.reply_to == "jean@example.org" and "Bonjour, est-ce ouvert ?" in mail.body
+    assert mail.body.startswith("Written by a visitor of the Bip Pop website")
     assert COOKIE not in wizard.client.cookies  # nothing was started
+    # However many senders and addresses: a collectivity receives 20 such messages a day at most.
+    with resources.sessions()() as session:
+        chantilly = session.scalars(select(Tenant).where(Tenant.slug == "chantilly")).one()
+    limiter = wizard.client.app.state.rate_limiter
+    while limiter.hit_shared("signup_contact_received", tenant_id=chantilly.id) is None:
+        pass
+    flooded = wizard.post(
+        "/creation/collectivite/deja",
+        {"choix": choice, "name": "Paul", "email": "paul@example.org", "message": "Encore"},
+    )
+    assert flooded.status_code == 429 and "many messages today" in flooded.text
+    assert "Encore" in flooded.text  # what was typed is kept
 
 
 def test_refusals_are_shown_next_to_their_field_and_nothing_typed_is_lost(wizard: Wizard) -> None:
@@ -224,6 +240,12 @@ def test_back_navigation_and_resuming_with_only_the_cookie(
     with public_client(app) as elsewhere:
         page = elsewhere.get(link.group(0))
         assert page.status_code == 200
+        padded = elsewhere.post(  # the secret and more matches nothing, and sets no cookie
+            link.group(0) + "x" * 200,
+            data={"_csrf_token": str(elsewhere.cookies.get("csrftoken"))},
+            follow_redirects=False,
+        )
+        assert padded.headers["location"] == "/creation/collectivite" and COOKIE not in elsewhere.cookies
         resumed = elsewhere.post(
             link.group(0),
             data={"_csrf_token": str(elsewhere.cookies.get("csrftoken"))},
@@ -285,6 +307,28 @@ def test_a_failed_provisioning_is_retried_to_the_end(
     assert tenant is not None and tenant.status == "active" and tenant.last_error is None
     with resources.tenant_session(tenant.ref()) as session:
         assert len(session.scalars(select(Person)).all()) == 1
+
+
+def test_a_submitted_sign_up_whose_job_was_lost_is_resumed(
+    wizard: Wizard, settings: Settings, resources: PlatformResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wizard.to_confirm(choice_of("Breteuil", "60"), "admin@breteuil.example", "breteuil")
+    monkeypatch.setattr(confirm_controllers, "enqueue_finish", lambda signup_id: None)  # the job is lost
+    assert wizard.post("/creation/confirmation").headers["location"] == "/creation/progression"
+    signup = wizard.signup()
+    assert signup.status == "submitted"
+    resumed: list[uuid.UUID] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(wizard_jobs, "enqueue_finish", resumed.append)
+        wizard_jobs.resume_stalled_signups()
+    assert signup.id not in resumed  # submitted a moment ago: its job may still be on its way
+    later = HandClock(datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=6))
+    with running_worker(settings):
+        with bippop_clock.use(later):
+            wizard_jobs.resume_stalled_signups()  # the periodic job, on the real broker
+        wizard.wait_for("done")
+    tenant = tenant_named(resources, "breteuil")
+    assert tenant is not None and tenant.status == "active"
 
 
 def test_expired_drafts_are_purged(resources: PlatformResources) -> None:

@@ -19,6 +19,9 @@ from test_mail_delivery import Inbox, free_port, start_smtp, wait_for
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.notifications import jobs as notification_jobs
+from bippop.notifications.platform_mail import deliver_platform
+from bippop.notifications.providers import DeliveryError
+from bippop.notifications.services import MAX_ATTEMPTS
 from bippop.outbox.models import PlatformOutboxMessage
 from bippop.outbox.platform_mail import (
     announce_platform,
@@ -182,6 +185,22 @@ def test_a_sign_up_code_is_not_kept_once_delivered(
         assert row(resources, message.id).body == ""  # the secret went out, and is kept nowhere
     finally:
         controller.stop()
+
+
+def test_a_sign_up_code_that_could_not_be_sent_is_not_kept_either(mail_settings: Settings) -> None:
+    """The mail server refuses until the last attempt: the message is ``failed`` and its code gone."""
+    resources = platform_resources()
+    with resources.sessions()() as session, session.begin():
+        message = queue_platform_email(
+            session, purpose="signup_code", recipient="x@example.org", subject="Code", body="Code : 123456"
+        )
+        message.attempts = MAX_ATTEMPTS - 1
+    with resources.sessions()() as session:  # nobody listens on the SMTP port
+        with pytest.raises(DeliveryError):
+            deliver_platform(session, mail_settings, message.id)
+        session.commit()  # as the job does before dramatiq retries
+    failed = row(resources, message.id)
+    assert failed.status == "failed" and failed.body == "" and failed.last_error
 
 
 def test_a_tenant_cannot_have_the_platforms_mail_sent(

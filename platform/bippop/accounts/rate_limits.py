@@ -44,6 +44,8 @@ LIMITS: dict[str, tuple[str, str]] = {
     "signup_code": ("5 per hour", "20 per hour"),
     "signup_code_check": ("10 per 15 minutes", "30 per 15 minutes"),
     "signup_contact": ("3 per hour", "10 per hour"),
+    # All the messages one collectivity's administrator receives from strangers (``hit_shared``).
+    "signup_contact_received": ("20 per day", "20 per day"),
 }
 
 
@@ -120,6 +122,15 @@ class RateLimiter:
             if not self.limiter.hit(per_account, *by_account):
                 self._give_back(per_address, by_address)
                 return self._refusal(per_account, by_account)
+        return None
+
+    def hit_shared(self, action: str, *, tenant_id: uuid.UUID) -> Refusal | None:
+        """Count one attempt on the counter every caller shares (what a collectivity receives from
+        strangers, whoever they are); a Refusal when it is full."""
+        per_all, _per_address = self.items[action]
+        keys = ("bippop", "t", str(tenant_id), action, "all")
+        if not self.limiter.hit(per_all, *keys):
+            return self._refusal(per_all, keys)
         return None
 
     def forget_account(self, action: str, *, tenant_id: uuid.UUID, account: str) -> None:

@@ -1,7 +1,8 @@
 """Delivering the platform's own mail (``platform.outbox_messages``: a council's sign-up, the public
 contact form), through the same mail server as a tenant's, with the same rules: the row is locked
 while it is sent (two workers never send it twice), its attempts and last error are kept, it is
-``failed`` after too many attempts, and a body holding a secret is emptied once delivered."""
+``failed`` after too many attempts, and a body holding a secret is emptied once delivered or failed
+(a code nobody received is no use to keep, and a leak of the table must not hold it)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def deliver_platform(session: Session, settings: Settings, message_id: uuid.UUID
         message.last_error = str(exc)
         if exc.permanent or message.attempts >= MAX_ATTEMPTS:
             message.status = "failed"
+            forget_secret(message)
         session.flush()
         if exc.permanent:
             return "failed"
@@ -45,9 +47,15 @@ def deliver_platform(session: Session, settings: Settings, message_id: uuid.UUID
     message.status = "sent"
     message.sent_at = clock.now()
     message.last_error = None
-    if message.purpose in SECRET_PLATFORM_PURPOSES and settings.smtp_url:
-        message.body = ""
+    if settings.smtp_url:  # the development outbox page shows the body: kept when mail is not sent
+        forget_secret(message)
     return "sent"
+
+
+def forget_secret(message: PlatformOutboxMessage) -> None:
+    """Empty the body of a message holding a secret (its subject never does)."""
+    if message.purpose in SECRET_PLATFORM_PURPOSES:
+        message.body = ""
 
 
 def pending_platform_ids(

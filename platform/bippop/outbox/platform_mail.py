@@ -29,8 +29,9 @@ log = structlog.get_logger(__name__)
 PLATFORM_DELIVERY_ACTOR = "deliver_platform_message"
 # Set while platform mail waits: the sweeper then looks at the platform outbox (a daily sweep anyway).
 PLATFORM_PENDING_KEY = "bippop:outbox:platform-pending"
-# Purposes whose body holds a secret (a sign-up's code or resume link): emptied once delivered.
-SECRET_PLATFORM_PURPOSES = frozenset({"signup_code", "signup_resume", "signup_verify_email"})
+# Purposes whose body holds a secret (a sign-up's code and resume link): emptied once delivered or
+# given up on.
+SECRET_PLATFORM_PURPOSES = frozenset({"signup_code"})
 
 
 def queue_platform_email(

@@ -1,7 +1,8 @@
 """``/demander``: asking for help, for oneself or, under a mandate, for a parent (``aid.services.requests.ask_for_help``).
 
 Signed out, ``/demander`` explains the three ways to ask (an account in one step, a relative who asks
-on one's behalf, the town hall's phone) instead of a bare sign-in form."""
+on one's behalf, the town hall's phone) instead of a bare sign-in form; while the portal is not
+published, only the town hall's phone (sign-up is closed)."""
 
 from typing import Any
 
@@ -35,6 +36,7 @@ from bippop.web.drafts import take_draft
 from bippop.web.forms import FormData, form_problems
 from bippop.web.i18n import _
 from bippop.web.pages import render_page
+from bippop.web.tenant_settings import tenant_settings
 
 ASK = requires("requests.ask")
 
@@ -56,7 +58,10 @@ class AskStartController(Controller):
     async def choose(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
         if current_identity(request) is None:
             branding = tenant_of(request).branding
-            context = {"phone_href": phone_href(branding.get("contact_phone"))}
+            context = {
+                "phone_href": phone_href(branding.get("contact_phone")),
+                "open": (await tenant_settings(request)).published,  # else only the town hall's phone
+            }
             return await render_page(request, db_session, "portal/ask_ways.html", context)
         await ASK(request, request.route_handler)  # signed in: the same rule as every asking page
         modules = await enabled_modules(request)

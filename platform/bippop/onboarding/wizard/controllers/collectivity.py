@@ -23,7 +23,7 @@ from bippop.onboarding.wizard.controllers.common import (
 from bippop.onboarding.wizard.services import collectivity as step
 from bippop.onboarding.wizard.services.submit import refusal_message
 from bippop.onboarding.wizard.steps import PREFIX, first_missing
-from bippop.onboarding.wizard.store import SECRET_MAX_LENGTH, find_signup
+from bippop.onboarding.wizard.store import find_signup
 from bippop.tenants.urls import tenant_url
 from bippop.web.deps import PAGE_DEPENDENCIES
 from bippop.web.forms import FormData, first_text, form_fields
@@ -151,7 +151,7 @@ class CollectivityController(Controller):
     async def resume(
         self, request: Request, db_session: NamedDependency[AsyncSession], secret: FromPath[str]
     ) -> Response[Any]:
-        found = await find_signup(db_session, secret[:SECRET_MAX_LENGTH])
+        found = await find_signup(db_session, secret)  # a longer one matches nothing: no cut
         if found is None:
             return see_other(f"{PREFIX}/collectivite")
         response = see_other(first_missing(found))

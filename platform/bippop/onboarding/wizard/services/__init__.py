@@ -32,6 +32,11 @@ class WizardCaller:
         )
         return refusal.message if refusal else None
 
+    async def hit_received(self, action: str, tenant_id: uuid.UUID) -> str | None:
+        """Count what one collectivity receives from strangers; the refusal's message when it is full."""
+        refusal = await anyio.to_thread.run_sync(lambda: self.limiter.hit_shared(action, tenant_id=tenant_id))
+        return refusal.message if refusal else None
+
 
 @dataclasses.dataclass
 class StepOutcome:

@@ -128,6 +128,13 @@ async def contact_administrator(
         return StepOutcome.refused(errors, values)
     if refused := await caller.hit("signup_contact", normalise_email(values["email"])):
         return StepOutcome.refused({"form": refused}, values, status=429)
+    if await caller.hit_received("signup_contact_received", tenant.id):
+        # Whoever writes: a collectivity is not flooded through the platform (20 messages a day).
+        return StepOutcome.refused(
+            {"form": _("This collectivity has received many messages today: please try again tomorrow.")},
+            values,
+            status=429,
+        )
     recipient = await contact_address(session, tenant)
     if recipient is None:
         return StepOutcome.refused(
@@ -141,6 +148,11 @@ async def contact_administrator(
         )
     body = "\n".join(
         [
+            _(
+                "Written by a visitor of the Bip Pop website: Bip Pop has not checked who they are. "
+                "Never send a password, a code or anyone's personal details in reply."
+            ),
+            "",
             _("Hello,"),
             "",
             _("%(name)s (%(email)s) wrote to you through the Bip Pop website about %(collectivity)s:")
