@@ -141,12 +141,16 @@ def test_each_step_turns_done_with_real_data(
     assert first.status_code == 200
     # The administrator's own coordinator role does not count: they are not "the coordinators".
     assert steps(first.text) == {
+        "recovery_codes": False,  # two-step sign-in is on, but no code is kept yet
         "coordinators": False,
         "partners": False,
         "contact_phone": False,
         "publish": False,
     }
-    assert "4 steps left" in first.text
+    assert "5 steps left" in first.text and 'href="/compte#two-step"' in first.text
+    made = post(web, tenant, "/compte/codes-de-secours")
+    assert made.status_code == 200 and made.text.count("<li>") >= 10
+    assert steps(get(web, tenant, "/gestion/premiers-pas").text)["recovery_codes"] is True
     assert 'href="/gestion/invitations"' in first.text and 'href="/gestion/apparence"' in first.text
     assert 'href="/gestion/premiers-pas" aria-current="page"' in first.text  # in the staff navigation
 
@@ -168,7 +172,9 @@ def test_each_step_turns_done_with_real_data(
     assert published.status_code == 303
     assert published.headers["location"] == "/gestion/premiers-pas?done=published"
     page = get(web, tenant, published.headers["location"])
-    assert steps(page.text) == dict.fromkeys(("coordinators", "partners", "contact_phone", "publish"), True)
+    assert steps(page.text) == dict.fromkeys(
+        ("recovery_codes", "coordinators", "partners", "contact_phone", "publish"), True
+    )
     assert "Your portal is published" in page.text and "Everything is ready" in page.text
     (event,) = events(resources, tenant, "portal_published")
     assert event.actor_id == admin_id

@@ -33,6 +33,7 @@ from bippop.onboarding.wizard.jobs import purge_expired
 from bippop.onboarding.wizard.store import COOKIE, start_signup
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants import provisioning
+from bippop.tenants.context import TenantRef, tenant_scope
 from bippop.tenants.models import Tenant
 from bippop.tenants.tenant_settings import Setting
 from support import BASE_DOMAIN, HandClock, csrf_token, make_tenant, running_worker
@@ -329,6 +330,24 @@ def test_a_submitted_sign_up_whose_job_was_lost_is_resumed(
         wizard.wait_for("done")
     tenant = tenant_named(resources, "breteuil")
     assert tenant is not None and tenant.status == "active"
+
+
+def test_a_finish_job_stamped_with_a_tenant_does_nothing(
+    wizard: Wizard, settings: Settings, tenant: TenantRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the public site's confirmation enqueues it, in platform scope: stamped with a tenant (a
+    tenant's code enqueuing it), the worker refuses to run it."""
+    wizard.to_confirm(choice_of("Liancourt", "60"), "admin@liancourt.example", "liancourt")
+    monkeypatch.setattr(confirm_controllers, "enqueue_finish", lambda signup_id: None)
+    wizard.post("/creation/confirmation")
+    signup = wizard.signup()
+    with running_worker(settings) as broker:
+        with tenant_scope(tenant):
+            wizard_jobs.finish_signup.send(str(signup.id))
+        broker.join(wizard_jobs.finish_signup.queue_name, timeout=30_000)  # type: ignore[attr-defined]
+    assert wizard.signup().status == "submitted"  # registered at confirmation, never provisioned
+    registered = tenant_named(wizard.resources, "liancourt")
+    assert registered is not None and registered.status == "pending"
 
 
 def test_expired_drafts_are_purged(resources: PlatformResources) -> None:

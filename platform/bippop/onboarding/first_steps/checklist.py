@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts import audit
 from bippop.accounts.auth import Identity
-from bippop.accounts.models import AccountToken, Person
+from bippop.accounts.models import AccountToken, Person, RecoveryCode
 from bippop.tenants.context import TenantRef
 from bippop.tenants.tenant_settings import Setting
 from bippop.web.i18n import _
@@ -30,6 +30,7 @@ UNPUBLISHED_SETTINGS = {PUBLISHED_KEY: False}
 
 INVITATIONS_PAGE = "/gestion/invitations"
 APPEARANCE_PAGE = "/gestion/apparence"
+TWO_STEP_SECTION = "/compte#two-step"  # where one's recovery codes are made
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,15 @@ async def _someone_with(session: AsyncSession, role: str, besides: uuid.UUID) ->
     return bool(await session.scalar(select(or_(person, invitation))))
 
 
+async def _has_recovery_codes(session: AsyncSession, person_id: uuid.UUID) -> bool:
+    """The wizard enrols the administrator's app but gives no recovery codes: a lost phone would lock
+    the council out of its own portal."""
+    unused = select(RecoveryCode.id).where(
+        RecoveryCode.person_id == person_id, RecoveryCode.used_at.is_(None)
+    )
+    return bool(await session.scalar(select(unused.exists())))
+
+
 async def read_published(session: AsyncSession) -> bool:
     """The table's word (never a cached copy): what the checklist and the publication decide on."""
     value = await session.scalar(select(Setting.value).where(Setting.key == PUBLISHED_KEY))
@@ -79,12 +89,20 @@ async def read_published(session: AsyncSession) -> bool:
 
 
 async def checklist(session: AsyncSession, identity: Identity, tenant: TenantRef) -> Checklist:
-    """The four next steps of ``tenant`` as its administrator ``identity`` sees them."""
+    """The five next steps of ``tenant`` as its administrator ``identity`` sees them."""
     coordinators = await _someone_with(session, "coordinator", identity.person_id)
     partners = await _someone_with(session, "partner", identity.person_id)
     phone = str(tenant.branding.get("contact_phone") or "")
     published = await read_published(session)
     steps = [
+        Step(
+            "recovery_codes",
+            _("Keep your recovery codes"),
+            await _has_recovery_codes(session, identity.person_id),
+            _("If you lose your phone, one of these codes lets you sign in: print them or keep them safe."),
+            TWO_STEP_SECTION,
+            _("Make my recovery codes"),
+        ),
         Step(
             "coordinators",
             _("Invite the coordinators"),

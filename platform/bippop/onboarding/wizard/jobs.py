@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bippop import clock
 from bippop.jobs import PeriodicJob
 from bippop.onboarding.models import Signup
-from bippop.tenants.context import tenant_scope
+from bippop.tenants.context import current_tenant, tenant_scope
 from bippop.tenants.resources import platform_resources
 
 log = structlog.get_logger(__name__)
@@ -30,6 +30,9 @@ def finish_signup(signup_id: str) -> None:
     from bippop.onboarding.wizard.finish import complete_signup
     from bippop.tenants.jobs import refill_spare_pool
 
+    if current_tenant() is not None:  # a tenant's code never makes a tenant (nor reads a sign-up)
+        log.error("signup_job_in_tenant_scope", signup_id=signup_id)
+        return
     complete_signup(platform_resources(), uuid.UUID(signup_id))
     refill_spare_pool.send()
 
