@@ -151,7 +151,13 @@ def test_each_step_turns_done_with_real_data(
     made = post(web, tenant, "/compte/codes-de-secours")
     assert made.status_code == 200 and made.text.count("<li>") >= 10
     assert steps(get(web, tenant, "/gestion/premiers-pas").text)["recovery_codes"] is True
-    assert 'href="/gestion/invitations"' in first.text and 'href="/gestion/apparence"' in first.text
+    assert (
+        'href="/gestion/invitations?role=partner"' in first.text and 'href="/gestion/apparence"' in first.text
+    )
+    partner_form = get(web, tenant, "/gestion/invitations?role=partner").text  # the role is ticked
+    assert 'id="roles-partner" value="partner" checked' in partner_form
+    assert 'value="coordinator" checked' not in partner_form
+    assert " checked" not in get(web, tenant, "/gestion/invitations?role=root").text.split("<fieldset")[1]
     assert 'href="/gestion/premiers-pas" aria-current="page"' in first.text  # in the staff navigation
 
     # Coordinators: a pending invitation, sent through the invitations page, is enough.

@@ -42,6 +42,9 @@ class InvitationsController(Controller):
         draft = await take_draft(request)
         if isinstance(draft.get("roles"), str):
             draft["roles"] = [draft["roles"]]
+        offered = request.query_params.get("role")  # « Invite a partner » from the first steps
+        if not draft and offered in invitable_roles(identity.roles):
+            draft = {"roles": [offered]}
         sent = request.query_params.get("sent") == "1"
         return await _invitations_page(request, db_session, identity, values=draft, errors={}, sent=sent)
 

@@ -108,7 +108,7 @@ async def checklist(session: AsyncSession, identity: Identity, tenant: TenantRef
             _("Invite the coordinators"),
             coordinators,
             _("The town hall's agents who will follow the requests and the volunteers with you."),
-            INVITATIONS_PAGE,
+            f"{INVITATIONS_PAGE}?role=coordinator",
             _("Invite a coordinator"),
         ),
         Step(
@@ -116,7 +116,7 @@ async def checklist(session: AsyncSession, identity: Identity, tenant: TenantRef
             _("Add the partners"),
             partners,
             _("The CCAS, care homes and associations that record requests for the people they follow."),
-            INVITATIONS_PAGE,
+            f"{INVITATIONS_PAGE}?role=partner",
             _("Invite a partner"),
         ),
         Step(
