@@ -5,20 +5,17 @@ enrols two-step sign-in and manages the tenant's people. A tenant without an adm
 from __future__ import annotations
 
 import re
-import socket
-import time
 import uuid
 from collections.abc import Iterator
-from email import message_from_bytes
 from email.message import Message
 
 import dramatiq
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from litestar.testing import TestClient
 from sqlalchemy import select, text
+from test_mail_delivery import Inbox, free_port, start_smtp, wait_for
 
 from bippop.accounts import mfa
 from bippop.accounts.models import AccountToken, AuditEvent, Person
@@ -34,39 +31,15 @@ from support import BASE_DOMAIN, csrf_token, free_commune_code, host, running_wo
 PASSWORD = "lanterne verte sur le canal 59"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
 
 
 @pytest.fixture
-def inbox() -> Iterator[Inbox]:
+def inbox(smtp_port: int) -> Iterator[Inbox]:
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    inbox.port = port  # type: ignore[attr-defined]
+    controller = start_smtp(inbox, smtp_port)
     try:
         yield inbox
     finally:
@@ -74,9 +47,10 @@ def inbox() -> Iterator[Inbox]:
 
 
 @pytest.fixture
-def mail_settings(settings: Settings, inbox: Inbox) -> Iterator[Settings]:
+def mail_settings(settings: Settings, smtp_port: int, inbox: Inbox) -> Iterator[Settings]:
+    """The session's settings with the SMTP server of ``inbox`` (started first, for the worker)."""
     previous = platform_resources()
-    with_smtp = settings.replace(smtp_url=f"smtp://127.0.0.1:{inbox.port}")  # type: ignore[attr-defined]
+    with_smtp = settings.replace(smtp_url=f"smtp://127.0.0.1:{smtp_port}")
     resources = PlatformResources(with_smtp)
     use_resources(resources)
     try:

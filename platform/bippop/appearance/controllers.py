@@ -81,6 +81,32 @@ async def _page(
     return render(request, "appearance/edit.html", page, fragment=fragment, default_locale=shown_locale)
 
 
+async def _refused(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    identity: Identity,
+    locale: str,
+    default_locale: str,
+    outcome: services.AppearanceOutcome,
+    *,
+    logo: bool = False,
+) -> Response[str]:
+    """The editor again (400) with what was refused: the logo's message, or the form as it was sent."""
+    values, errors = (None, None) if logo else (outcome.values, outcome.errors)
+    logo_errors = outcome.errors if logo else None
+    return await _page(
+        request,
+        db_session,
+        identity,
+        locale,
+        default_locale,
+        values=values,
+        errors=errors,
+        logo_errors=logo_errors,
+        status=400,
+    )
+
+
 class AppearanceController(Controller):
     path = PATH
     dependencies = SIGNED_IN_DEPENDENCIES
@@ -111,16 +137,7 @@ class AppearanceController(Controller):
         registry = TenantRegistry.of(request)
         outcome = await services.save_appearance(db_session, registry, identity.person_id, form, themes)
         if not outcome.done:
-            return await _page(
-                request,
-                db_session,
-                identity,
-                locale,
-                "",
-                values=outcome.values,
-                errors=outcome.errors,
-                status=400,
-            )
+            return await _refused(request, db_session, identity, locale, "", outcome)
         await db_session.commit()
         await forget_tenant_settings(request.app.state.redis, tenant_of(request))
         return Redirect(f"{PATH}?saved=appearance", status_code=303)
@@ -168,15 +185,8 @@ class AppearanceController(Controller):
         )
         outcome = await services.upload_logo(db_session, registry, files, identity.person_id, content)
         if not outcome.done:
-            return await _page(
-                request,
-                db_session,
-                identity,
-                locale,
-                tenant_settings.default_locale,
-                logo_errors=outcome.errors,
-                status=400,
-            )
+            default_locale = tenant_settings.default_locale
+            return await _refused(request, db_session, identity, locale, default_locale, outcome, logo=True)
         return Redirect(f"{PATH}?saved=logo", status_code=303)
 
     @post("/logo/supprimer", guards=[requires("appearance.edit")], name="appearance-logo-remove")

@@ -55,6 +55,23 @@ def _after(outcome: domains.DomainOutcome, done: str) -> Redirect:
     return Redirect(f"{PATH}?" + urlencode({"done": done, "domain": outcome.hostname}), status_code=303)
 
 
+async def _answer(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    identity: Identity,
+    outcome: domains.DomainOutcome,
+    done: str,
+    refused_status: int,
+) -> Response[Any]:
+    """What an action on one domain answers: 404 when the tenant has no such domain, the page with the
+    refusal, or back to the list saying what was ``done``."""
+    if outcome.missing:
+        raise NotFoundException()
+    if not outcome.done:
+        return await _page(request, db_session, identity, outcome=outcome, status=refused_status)
+    return _after(outcome, done)
+
+
 class DomainsController(Controller):
     path = PATH
     dependencies = SIGNED_IN_DEPENDENCIES
@@ -98,11 +115,8 @@ class DomainsController(Controller):
     ) -> Response[Any]:
         registry = TenantRegistry.of(request)
         outcome = await domains.verify_domain(db_session, registry, identity.person_id, domain_id)
-        if outcome.missing:
-            raise NotFoundException()
-        if not outcome.done:
-            return await _page(request, db_session, identity, outcome=outcome, status=200)
-        return _after(outcome, "verified")
+        # A failed check is no mistake in a form: the page says what the DNS answered.
+        return await _answer(request, db_session, identity, outcome, "verified", refused_status=200)
 
     @post("/{domain_id:uuid}/principal")
     async def make_primary(
@@ -116,11 +130,7 @@ class DomainsController(Controller):
         outcome = await domains.set_primary(
             db_session, TenantRegistry.of(request), identity.person_id, domain_id
         )
-        if outcome.missing:
-            raise NotFoundException()
-        if not outcome.done:
-            return await _page(request, db_session, identity, outcome=outcome, status=400)
-        return _after(outcome, "primary")
+        return await _answer(request, db_session, identity, outcome, "primary", refused_status=400)
 
     @post("/{domain_id:uuid}/supprimer")
     async def remove(
@@ -134,6 +144,4 @@ class DomainsController(Controller):
         outcome = await domains.remove_domain(
             db_session, TenantRegistry.of(request), identity.person_id, domain_id
         )
-        if outcome.missing:
-            raise NotFoundException()
-        return _after(outcome, "removed")
+        return await _answer(request, db_session, identity, outcome, "removed", 400)

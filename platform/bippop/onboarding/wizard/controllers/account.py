@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts import mfa
+from bippop.onboarding.models import Signup
 from bippop.onboarding.wizard.controllers.common import (
     WIZARD,
-    blocked,
-    commit_and_announce,
-    current_signup,
+    open_step,
+    refused_or_next,
     see_other,
     step_page,
     wizard_caller,
 )
+from bippop.onboarding.wizard.services import StepOutcome
 from bippop.onboarding.wizard.services import account as step
 from bippop.onboarding.wizard.steps import EMAIL_CODE, PREFIX, TOTP, account_next, first_missing
 from bippop.web.deps import PAGE_DEPENDENCIES
@@ -32,10 +35,9 @@ class AccountController(Controller):
     async def form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2)
+        if isinstance(signup, Redirect):
+            return signup
         values = dict(signup.answers.get("account") or {})
         if values:
             values["statement"] = "yes"
@@ -50,31 +52,29 @@ class AccountController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         outcome = await step.save_account(db_session, wizard_caller(request), signup, form_fields(data))
-        if not outcome.done:
-            context = {
-                "values": outcome.values,
-                "errors": outcome.errors,
-                "has_password": bool(signup.password_hash),
-            }
-            return await step_page(
-                request, db_session, "account.html", signup, 2, context, status=outcome.status
-            )
-        await commit_and_announce(request, db_session, outcome.message_ids)
-        return see_other(account_next(signup) or first_missing(signup))
+        context = {
+            "values": outcome.values,
+            "errors": outcome.errors,
+            "has_password": bool(signup.password_hash),
+        }
+        refused = partial(
+            step_page, request, db_session, "account.html", signup, 2, context, status=outcome.status
+        )
+        return await refused_or_next(
+            request, db_session, outcome, refused, account_next(signup) or first_missing(signup)
+        )
 
     @get("/compte/code", opt=WIZARD, name="signup-email-code")
     async def code_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2)
+        if isinstance(signup, Redirect):
+            return signup
         if not signup.email:
             return see_other(f"{PREFIX}/compte")
         context = {
@@ -92,48 +92,45 @@ class AccountController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         if signup.email_verified_at is not None or not signup.email:
             return see_other(account_next(signup) or first_missing(signup))
         outcome = await step.check_code(wizard_caller(request), signup, form_fields(data))
         await db_session.commit()  # a wrong code counts
         if not outcome.done:
-            context = {"email": signup.email, "errors": outcome.errors, "verified": False}
-            return await step_page(
-                request, db_session, "email_code.html", signup, 2, context, status=outcome.status
-            )
+            return await self._code_refused(request, db_session, signup, outcome)
         return see_other(TOTP)
 
     @post("/compte/code/renvoyer", opt=WIZARD)
     async def resend(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         if signup.email_verified_at is not None or not signup.email:
             return see_other(account_next(signup) or first_missing(signup))
         outcome = await step.send_code(db_session, wizard_caller(request), signup)
-        if not outcome.done:
-            context = {"email": signup.email, "errors": outcome.errors, "verified": False}
-            return await step_page(
-                request, db_session, "email_code.html", signup, 2, context, status=outcome.status
-            )
-        await commit_and_announce(request, db_session, outcome.message_ids)
-        return see_other(f"{EMAIL_CODE}?renvoye=1")
+        refused = partial(self._code_refused, request, db_session, signup, outcome)
+        return await refused_or_next(request, db_session, outcome, refused, f"{EMAIL_CODE}?renvoye=1")
+
+    async def _code_refused(
+        self, request: Request, db_session: AsyncSession, signup: Signup, outcome: StepOutcome
+    ) -> Response[Any]:
+        context = {"email": signup.email, "errors": outcome.errors, "verified": False}
+        return await step_page(
+            request, db_session, "email_code.html", signup, 2, context, status=outcome.status
+        )
 
     @get("/compte/double-authentification", opt=WIZARD, name="signup-totp")
     async def totp_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         if signup.email_verified_at is None:
             return see_other(account_next(signup) or EMAIL_CODE)
         return await self._totp_page(request, db_session, signup, {})
@@ -146,24 +143,21 @@ class AccountController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 2):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 2, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         if signup.email_verified_at is None:
             return see_other(account_next(signup) or EMAIL_CODE)
         key = request.app.state.settings.effective_secret_key()
         outcome = step.confirm_totp(signup, form_fields(data), key)
-        if not outcome.done:
-            return await self._totp_page(request, db_session, signup, outcome.errors, status=400)
-        await db_session.commit()
-        return see_other(first_missing(signup))
+        refused = partial(self._totp_page, request, db_session, signup, outcome.errors, status=400)
+        return await refused_or_next(request, db_session, outcome, refused, first_missing(signup))
 
     async def _totp_page(
         self,
         request: Request,
         db_session: AsyncSession,
-        signup: Any,
+        signup: Signup,
         errors: dict[str, str],
         status: int = 200,
     ) -> Response[Any]:

@@ -6,10 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.onboarding.models import Signup
-from bippop.onboarding.wizard.controllers.common import WIZARD, blocked, current_signup, see_other, step_page
+from bippop.onboarding.wizard.controllers.common import WIZARD, open_step, refused_or_next, step_page
 from bippop.onboarding.wizard.services import billing as step
 from bippop.onboarding.wizard.steps import BY_KEY, PREFIX
 from bippop.web.deps import PAGE_DEPENDENCIES
@@ -28,10 +29,9 @@ class BillingController(Controller):
     async def form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session)
-        if redirect := blocked(signup, 6):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 6)
+        if isinstance(signup, Redirect):
+            return signup
         plans = await step.priced_plans(db_session, population(signup))
         return await self._page(request, db_session, signup, plans, step.billing_values(signup, plans), {})
 
@@ -62,13 +62,13 @@ class BillingController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 6):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 6, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         outcome = await step.save_billing(db_session, signup, data)
-        if not outcome.done:
+
+        async def refused() -> Response[Any]:
             plans = await step.priced_plans(db_session, population(signup))
             return await self._page(request, db_session, signup, plans, outcome.values, outcome.errors, 400)
-        await db_session.commit()
-        return see_other(BY_KEY["confirm"].path)
+
+        return await refused_or_next(request, db_session, outcome, refused, BY_KEY["confirm"].path)

@@ -16,6 +16,7 @@ from bippop.onboarding.wizard.controllers.common import (
     commit_and_announce,
     current_signup,
     keep_secret,
+    refused_or_next,
     see_other,
     step_page,
     wizard_caller,
@@ -72,7 +73,8 @@ class CollectivityController(Controller):
         outcome = await step.choose(db_session, wizard_caller(request), signup, form, locale)
         if outcome.redirect:
             return see_other(outcome.redirect)
-        if not outcome.done:
+
+        async def refused() -> Response[Any]:
             results = await step.search(db_session, outcome.values.get("q", ""))
             context = {
                 "values": outcome.values,
@@ -81,9 +83,9 @@ class CollectivityController(Controller):
                 "searched": True,
             }
             return await step_page(request, db_session, TEMPLATE, signup, 1, context, status=outcome.status)
-        await db_session.commit()
-        response = see_other(f"{PREFIX}/compte")
-        if outcome.secret:
+
+        response = await refused_or_next(request, db_session, outcome, refused, f"{PREFIX}/compte")
+        if outcome.done and outcome.secret:
             keep_secret(request, response, outcome.secret)
         return response
 

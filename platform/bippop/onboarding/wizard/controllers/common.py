@@ -4,7 +4,7 @@ cookie itself, rendering a step, and committing before the platform mail is anno
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from litestar import Request, Response
@@ -12,7 +12,7 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.onboarding.models import Signup
-from bippop.onboarding.wizard.services import WizardCaller
+from bippop.onboarding.wizard.services import StepOutcome, WizardCaller
 from bippop.onboarding.wizard.steps import STEPS, first_missing, reachable
 from bippop.onboarding.wizard.store import COOKIE, COOKIE_PATH, DRAFT_LIFETIME, find_signup
 from bippop.outbox.platform_mail import announce_platform
@@ -62,6 +62,17 @@ def blocked(signup: Signup | None, number: int) -> Redirect | None:
     return Redirect(first_missing(signup), status_code=303)
 
 
+async def open_step(
+    request: Request[Any, Any, Any], db_session: AsyncSession, number: int, *, lock: bool = False
+) -> Signup | Redirect:
+    """The browser's sign-up on step ``number`` (from 2 on), or the redirect to its first missing step."""
+    signup = await current_signup(request, db_session, lock=lock)
+    if redirect := blocked(signup, number):
+        return redirect
+    assert signup is not None  # a step after the first is reachable only with a sign-up
+    return signup
+
+
 def see_other(path: str) -> Redirect:
     return Redirect(path, status_code=303)
 
@@ -86,3 +97,18 @@ async def commit_and_announce(
 ) -> None:
     await db_session.commit()
     await announce_platform(request.app.state.redis, list(message_ids))
+
+
+async def refused_or_next(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    outcome: StepOutcome,
+    refused: Callable[[], Awaitable[Response[Any]]],
+    next_path: str,
+) -> Response[Any]:
+    """The step's page again (``refused`` renders it) when the outcome is refused; otherwise the answers
+    committed, the mail announced, and on to ``next_path``."""
+    if not outcome.done:
+        return await refused()
+    await commit_and_announce(request, db_session, outcome.message_ids)
+    return see_other(next_path)

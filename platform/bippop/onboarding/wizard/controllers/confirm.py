@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.modules.registry import installed_modules
 from bippop.onboarding.models import Signup
-from bippop.onboarding.wizard.controllers.common import WIZARD, blocked, current_signup, see_other, step_page
+from bippop.onboarding.wizard.controllers.common import (
+    WIZARD,
+    current_signup,
+    open_step,
+    refused_or_next,
+    see_other,
+    step_page,
+)
 from bippop.onboarding.wizard.controllers.portal import theme_choices
 from bippop.onboarding.wizard.jobs import enqueue_finish
 from bippop.onboarding.wizard.services import submit as step
@@ -58,10 +65,9 @@ class ConfirmController(Controller):
     async def review(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session)
-        if redirect := blocked(signup, 7):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 7)
+        if isinstance(signup, Redirect):
+            return signup
         context = await summary(request, db_session, signup)
         return await step_page(request, db_session, "confirm.html", signup, 7, context)
 
@@ -69,21 +75,22 @@ class ConfirmController(Controller):
     async def confirm(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup = await current_signup(request, db_session, lock=True)
-        if redirect := blocked(signup, 7):
-            return redirect
-        assert signup is not None
+        signup = await open_step(request, db_session, 7, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         outcome = await step.submit(db_session, signup, request.app.state.settings)
-        if not outcome.done:
+
+        async def refused() -> Response[Any]:
             context = await summary(request, db_session, signup) | {"errors": outcome.errors}
             return await step_page(
                 request, db_session, "confirm.html", signup, 7, context, status=outcome.status
             )
-        await db_session.commit()
-        if signup.status == "submitted":
+
+        response = await refused_or_next(request, db_session, outcome, refused, outcome.redirect or PROGRESS)
+        if outcome.done and signup.status == "submitted":
             signup_id = signup.id
             await anyio.to_thread.run_sync(lambda: enqueue_finish(signup_id))
-        return see_other(outcome.redirect or PROGRESS)
+        return response
 
     @get("/progression", opt=WIZARD, name="signup-progress")
     async def progress(

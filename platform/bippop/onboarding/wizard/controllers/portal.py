@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.onboarding.models import Signup
-from bippop.onboarding.wizard.controllers.common import WIZARD, blocked, current_signup, see_other, step_page
+from bippop.onboarding.wizard.controllers.common import WIZARD, open_step, refused_or_next, step_page
 from bippop.onboarding.wizard.services import StepOutcome
 from bippop.onboarding.wizard.services import portal as step
 from bippop.onboarding.wizard.services.submit import refusal_message
@@ -38,19 +40,13 @@ class PortalController(Controller):
     path = PREFIX
     dependencies = PAGE_DEPENDENCIES
 
-    async def _guarded(
-        self, request: Request, db_session: AsyncSession, number: int, lock: bool = False
-    ) -> Any:
-        signup = await current_signup(request, db_session, lock=lock)
-        return signup, blocked(signup, number)
-
     @get("/adresse", opt=WIZARD, name="signup-address")
     async def address_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup, redirect = await self._guarded(request, db_session, 3)
-        if redirect:
-            return redirect
+        signup = await open_step(request, db_session, 3)
+        if isinstance(signup, Redirect):
+            return signup
         errors = {}
         if refusal := refusal_message(request.query_params.get("refus")):
             errors["slug"] = refusal
@@ -85,22 +81,22 @@ class PortalController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup, redirect = await self._guarded(request, db_session, 3, lock=True)
-        if redirect:
-            return redirect
+        signup = await open_step(request, db_session, 3, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         outcome = await step.save_address(db_session, signup, form_fields(data))
-        if not outcome.done:
-            return await self._address_page(request, db_session, signup, outcome.values, outcome.errors, 400)
-        await db_session.commit()
-        return see_other(BY_KEY["branding"].path)
+        refused = partial(
+            self._address_page, request, db_session, signup, outcome.values, outcome.errors, 400
+        )
+        return await refused_or_next(request, db_session, outcome, refused, BY_KEY["branding"].path)
 
     @get("/apparence", opt=WIZARD, name="signup-branding")
     async def branding_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup, redirect = await self._guarded(request, db_session, 4)
-        if redirect:
-            return redirect
+        signup = await open_step(request, db_session, 4)
+        if isinstance(signup, Redirect):
+            return signup
         values = {"theme": "base", **(signup.answers.get("branding") or {})}
         return await self._branding_page(request, db_session, signup, StepOutcome(values=values))
 
@@ -128,23 +124,21 @@ class PortalController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup, redirect = await self._guarded(request, db_session, 4, lock=True)
-        if redirect:
-            return redirect
+        signup = await open_step(request, db_session, 4, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         names = [name for name, _label in theme_choices(request)]
         outcome = step.save_branding(signup, form_fields(data), names)
-        if not outcome.done:
-            return await self._branding_page(request, db_session, signup, outcome, status=400)
-        await db_session.commit()
-        return see_other(BY_KEY["modules"].path)
+        refused = partial(self._branding_page, request, db_session, signup, outcome, status=400)
+        return await refused_or_next(request, db_session, outcome, refused, BY_KEY["modules"].path)
 
     @get("/services", opt=WIZARD, name="signup-modules")
     async def modules_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], locale: NamedDependency[str]
     ) -> Response[Any]:
-        signup, redirect = await self._guarded(request, db_session, 5)
-        if redirect:
-            return redirect
+        signup = await open_step(request, db_session, 5)
+        if isinstance(signup, Redirect):
+            return signup
         context = {"modules": step.module_choices(), "chosen": step.chosen_modules(signup)}
         return await step_page(request, db_session, "modules.html", signup, 5, context)
 
@@ -156,12 +150,11 @@ class PortalController(Controller):
         data: FormData,
         locale: NamedDependency[str],
     ) -> Response[Any]:
-        signup, redirect = await self._guarded(request, db_session, 5, lock=True)
-        if redirect:
-            return redirect
+        signup = await open_step(request, db_session, 5, lock=True)
+        if isinstance(signup, Redirect):
+            return signup
         outcome = step.save_modules(signup, data)
-        if not outcome.done:
-            context = {"modules": step.module_choices(), "chosen": [], "errors": outcome.errors}
-            return await step_page(request, db_session, "modules.html", signup, 5, context, status=400)
-        await db_session.commit()
-        return see_other(first_missing(signup) if signup.step_done < 5 else BY_KEY["billing"].path)
+        context = {"modules": step.module_choices(), "chosen": [], "errors": outcome.errors}
+        refused = partial(step_page, request, db_session, "modules.html", signup, 5, context, status=400)
+        next_path = first_missing(signup) if signup.step_done < 5 else BY_KEY["billing"].path
+        return await refused_or_next(request, db_session, outcome, refused, next_path)
