@@ -61,3 +61,49 @@ class BillingProfile(AuditColumns, CommonTableAttributes, PlatformBase):
     contact_name: Mapped[str] = mapped_column(String(120))
     contact_email: Mapped[str] = mapped_column(String(254))
     contact_phone: Mapped[str | None] = mapped_column(String(30), default=None)
+
+
+INVOICE = "invoice"
+CREDIT_NOTE = "credit_note"
+
+
+class InvoiceSequence(PlatformBase):
+    """The last number given in a year (invoices and credit notes share it)."""
+
+    __tablename__ = "invoice_sequences"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(PlatformRecord):
+    """An issued invoice or credit note. The database refuses to change what it says or to delete it
+    (migration p0008's trigger): a credit note corrects it."""
+
+    __tablename__ = "invoices"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    tenant_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(12))
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    year: Mapped[int]
+    sequence: Mapped[int]
+    issued_at: Mapped[datetime.datetime]
+    issue_date: Mapped[datetime.date]
+    due_date: Mapped[datetime.date]
+    period_start: Mapped[datetime.date | None] = mapped_column(default=None)
+    period_end: Mapped[datetime.date | None] = mapped_column(default=None)
+    credits_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(f"{PLATFORM_SCHEMA}.invoices.id"), default=None
+    )
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total_excl_vat: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    vat_total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    total_incl_vat: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    buyer: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    seller: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    run_key: Mapped[str | None] = mapped_column(String(120), unique=True, default=None)
+    pdf_key: Mapped[str | None] = mapped_column(String(300), default=None)
+    pdf_error: Mapped[str | None] = mapped_column(default=None)

@@ -71,6 +71,14 @@ def grant_app_access(connection: Connection, app_role: str, *, platform: bool = 
             f"grant select, insert, update, delete on platform.signups, platform.outbox_messages to {quoted(app_role)}"
         )
     )
+    # Invoices are issued (never edited: a trigger says so whoever asks); their PDF is recorded later.
+    connection.execute(text(f"grant select, insert on platform.invoices to {quoted(app_role)}"))
+    connection.execute(
+        text(f"grant update (pdf_key, pdf_error, updated_at) on platform.invoices to {quoted(app_role)}")
+    )
+    connection.execute(
+        text(f"grant select, insert, update on platform.invoice_sequences to {quoted(app_role)}")
+    )
     connection.execute(text(f"grant select, update on platform.staff to {quoted(app_role)}"))
     connection.execute(
         text(f"grant select, insert, update, delete on platform.staff_recovery_codes to {quoted(app_role)}")

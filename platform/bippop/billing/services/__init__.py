@@ -1,0 +1,1 @@
+"""Billing's use cases: issuing invoices and credit notes (``issuing``)."""
