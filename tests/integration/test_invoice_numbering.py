@@ -25,7 +25,7 @@ SELLER = {"name": "Bip Pop SCIC", "siren": "123456782"}
 def draft(tenant_id: uuid.UUID, run_key: str | None = None, amount: str = "4105.00") -> Draft:
     return Draft(
         tenant_id=tenant_id,
-        buyer={"name": "Commune de Test", "siret": "21600159300018"},
+        buyer={"name": "Commune de Test", "siret": "21690123100011"},
         seller=SELLER,
         lines=[Line("Abonnement annuel", Decimal(1), Decimal(amount), Decimal("20.00"))],
         period_start=datetime.date(2031, 1, 1),
