@@ -154,6 +154,10 @@ def test_a_domain_is_added_verified_by_dns_made_main_and_removed(
         ("http://aide.example.fr/", "Enter a domain name like"),
         (f"x.{BASE_DOMAIN}", "own domain: your portal already has it"),
         ("portail.voisine.fr", "already used by a portal"),
+        ("localhost", "not a public domain name"),
+        ("127.0.0.1", "not a public domain name"),
+        ("0x7f.1", "not a public domain name"),
+        ("intranet.mairie.local", "not a public domain name"),
     ],
 )
 def test_refused_domains_say_why_next_to_the_field(
@@ -197,3 +201,36 @@ def test_unreachable_dns_servers_are_told_calmly(
             answer = post(web, f"/gestion/apparence/domaines/{row.id}/verifier")  # type: ignore[union-attr]
             assert answer.status_code == 200 and "did not answer" in answer.text
             post(web, f"/gestion/apparence/domaines/{row.id}/supprimer")  # type: ignore[union-attr]
+
+
+def test_a_pending_claim_blocks_nobody_and_the_proof_removes_the_others(
+    settings: Settings,
+    resources: PlatformResources,
+    council: TenantRef,
+    neighbour: TenantRef,
+    dns_server: TxtServer,
+) -> None:
+    """A stranger adding a council's domain first (unproved) cannot keep the council from it: both
+    may claim it, the one whose DNS holds its token gets it, and the other claim goes."""
+    local = dataclasses.replace(settings, dns_nameservers=f"127.0.0.1:{dns_server.port}")
+    name = "portail.vraie-mairie.fr"
+    with admin(local, resources, neighbour, OTHER) as squatter:
+        assert post(squatter, "/gestion/apparence/domaines", {"domain": name}, slug=OTHER).status_code == 303
+        again = post(squatter, "/gestion/apparence/domaines", {"domain": name}, slug=OTHER)
+        assert again.status_code == 400 and "already used" in again.text  # one claim per tenant
+    with admin(local, resources, council, SLUG) as web:
+        assert post(web, "/gestion/apparence/domaines", {"domain": name}).status_code == 303
+        with resources.sessions()() as session:
+            claims = {d.tenant_id: d for d in session.scalars(select(Domain).where(Domain.hostname == name))}
+        assert set(claims) == {council.id, neighbour.id}
+        mine = claims[council.id]
+        dns_server.records[f"_bippop-verification.{name}"] = [
+            f"bippop-verification={mine.verification_token}"
+        ]
+        assert post(web, f"/gestion/apparence/domaines/{mine.id}/verifier").status_code == 303
+    with resources.sessions()() as session:
+        left = list(session.scalars(select(Domain).where(Domain.hostname == name)))
+    assert [(d.tenant_id, d.verified_at is not None) for d in left] == [(council.id, True)]
+    with admin(local, resources, neighbour, OTHER) as squatter:  # now it is taken for good
+        refused = post(squatter, "/gestion/apparence/domaines", {"domain": name}, slug=OTHER)
+        assert refused.status_code == 400 and "already used" in refused.text

@@ -74,6 +74,7 @@ def views(tenant: Tenant) -> list[DomainView]:
 def domain_message(error: TenantError, hostname: str) -> str:
     return {
         "invalid": _("Enter a domain name like aide.my-town.fr (no http://, no slash)."),
+        "private": _("This is not a public domain name: enter one like aide.my-town.fr."),
         "base_domain": _("This address is under the platform's own domain: your portal already has it."),
         "taken": _("This domain is already used by a portal."),
         "unverified": _("Only a verified domain can be the main address."),

@@ -49,17 +49,20 @@ def send_smtp(
     if not settings.smtp_url:
         return
     url = urlsplit(settings.smtp_url)
-    mail = EmailMessage()
-    mail["From"] = settings.mail_from
-    mail["To"] = message.recipient
-    mail["Subject"] = message.subject
-    reply_to = getattr(message, "reply_to", None)
-    if reply_to:
-        mail["Reply-To"] = reply_to
-    mail["Date"] = email.utils.formatdate(localtime=False)
-    # Stable per message: a retried delivery carries the same id, which mail systems de-duplicate.
-    mail["Message-ID"] = f"<{message.id}@{tenant_host}>"
-    mail.set_content(message.body)
+    try:
+        mail = EmailMessage()
+        mail["From"] = settings.mail_from
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject
+        reply_to = getattr(message, "reply_to", None)
+        if reply_to:
+            mail["Reply-To"] = reply_to
+        mail["Date"] = email.utils.formatdate(localtime=False)
+        # Stable per message: a retried delivery carries the same id, which mail systems de-duplicate.
+        mail["Message-ID"] = f"<{message.id}@{tenant_host}>"
+        mail.set_content(message.body)
+    except (ValueError, TypeError) as exc:  # a header the mail library refuses: no retry will mend it
+        raise DeliveryError(f"unwritable message: {type(exc).__name__}", permanent=True) from exc
     port = url.port or (465 if url.scheme == "smtps" else 25)
     try:
         client: smtplib.SMTP
@@ -72,7 +75,8 @@ def send_smtp(
                 client.starttls(context=ssl.create_default_context())
             if url.username:
                 client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(mail)
+            # The envelope names the one recipient: never every address a header might hold.
+            client.send_message(mail, to_addrs=[message.recipient])
     except (OSError, smtplib.SMTPException) as exc:
         # The server's own words may quote the address: the log and the outbox keep the kind and the code only.
         code = getattr(exc, "smtp_code", None) or getattr(exc, "errno", None)

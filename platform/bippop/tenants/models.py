@@ -76,7 +76,8 @@ class Domain(PlatformRecord):
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE")
     )
-    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    # Unique among verified domains (p0009): a pending claim blocks nobody.
+    hostname: Mapped[str] = mapped_column(String(253))
     # A domain a council adds is served once a DNS TXT record proves it holds it; an operator's is trusted.
     verification_token: Mapped[str | None] = mapped_column(String(64), default=None)
     verified_at: Mapped[datetime.datetime | None] = mapped_column(default=None)

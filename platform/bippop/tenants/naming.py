@@ -23,6 +23,20 @@ RESERVED_SLUGS = frozenset(
 # which the operator creates; the others would read as the platform's own pages).
 SIGNUP_RESERVED_SLUGS = RESERVED_SLUGS | frozenset(
     {"demo", "test", "support", "help", "contact", "inscription", "creation", "connexion", "assets", "cdn"}
+    # What mail clients and servers look up under a domain (a portal there could catch their requests).
+    | {
+        "autodiscover",
+        "autoconfig",
+        "mta-sts",
+        "webmail",
+        "imap",
+        "pop",
+        "pop3",
+        "ns1",
+        "ns2",
+        "mx",
+        "bippop",
+    }
 )
 
 
@@ -83,6 +97,31 @@ def normalise_hostname(host: str) -> str:
     if not HOSTNAME_PATTERN.fullmatch(host):
         raise InvalidName(f"Nom de domaine « {host} » invalide.")
     return host
+
+
+# Names that never reach a council's portal on the internet (RFC 6761, 6762, 7686, 8375).
+PRIVATE_SUFFIXES = (
+    "localhost",
+    "local",
+    "internal",
+    "test",
+    "invalid",
+    "example",
+    "onion",
+    "arpa",
+    "home.arpa",
+    "lan",
+)
+
+
+def is_public_hostname(host: str) -> bool:
+    """A normalised host name that can be registered on the internet: two labels at least, an
+    alphabetic top-level label (no IP address, ``0x7f.1`` included), no private suffix."""
+    labels = host.split(".")
+    top = labels[-1]
+    if len(labels) < 2 or not (top.isalpha() or top.startswith("xn--")):
+        return False
+    return not any(host == suffix or host.endswith("." + suffix) for suffix in PRIVATE_SUFFIXES)
 
 
 def hostname_from_header(value: str) -> str:

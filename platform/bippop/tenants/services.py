@@ -13,8 +13,9 @@ from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemySyncRepository
 from advanced_alchemy.service import SQLAlchemySyncRepositoryService
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -184,11 +185,19 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
         return tenant
 
     def add_unverified_domain(self, tenant: Tenant, hostname: str, token: str) -> Domain:
-        """A domain a council adds: not served until ``mark_verified`` (its DNS TXT record holds ``token``)."""
-        host = self._free_host(hostname)
+        """A domain a council adds: not served until ``mark_verified`` (its DNS TXT record holds ``token``).
+        Other tenants may claim it too until one proves it holds it."""
+        host = self._free_host(hostname, tenant)
+        session = self.repository.session
         domain = Domain(id=uuid.uuid4(), hostname=host, verification_token=token, is_primary=False)
-        tenant.domains.append(domain)
-        self.repository.session.flush()
+        try:
+            with session.begin_nested():  # the same claim sent twice at once: the second is "taken"
+                session.add(domain)
+                domain.tenant_id = tenant.id
+                session.flush()
+        except IntegrityError:
+            raise self._taken(host) from None
+        session.refresh(tenant, ["domains"])
         self._invalidate([host, *self.hosts_of(tenant)])
         return domain
 
@@ -200,10 +209,23 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
         raise TenantError("Domaine introuvable.", field="domain", code="not_found")
 
     def mark_verified(self, tenant: Tenant, domain_id: uuid.UUID) -> Domain:
+        """The DNS proved it: the domain is served, and the other tenants' pending claims of it go."""
         domain = self.domain_of(tenant, domain_id)
         if domain.verified_at is None:
+            session = self.repository.session
+            # Two tenants proving the same name at once: one after the other, the second finds it taken.
+            session.execute(select(func.pg_advisory_xact_lock(func.hashtext("domain:" + domain.hostname))))
+            if self._verified_elsewhere(domain.hostname, tenant):
+                raise self._taken(domain.hostname)
             domain.verified_at = _now()
-            self.repository.session.flush()
+            session.flush()
+            session.execute(
+                delete(Domain).where(
+                    Domain.hostname == domain.hostname,
+                    Domain.tenant_id != tenant.id,
+                    Domain.verified_at.is_(None),
+                )
+            )
         self._invalidate(self.hosts_of(tenant))
         return domain
 
@@ -241,8 +263,20 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
             set_committed_value(tenant, name, value)
         self._invalidate(self.hosts_of(tenant))
 
-    def _free_host(self, hostname: str) -> str:
-        """``hostname`` normalised, outside the base domain and nobody's yet, or TenantError."""
+    @staticmethod
+    def _taken(host: str) -> TenantError:
+        return TenantError(f"Le domaine « {host} » est déjà utilisé.", field="domain", code="taken")
+
+    def _verified_elsewhere(self, host: str, tenant: Tenant | None) -> bool:
+        query = select(Domain.id).where(Domain.hostname == host, Domain.verified_at.is_not(None))
+        if tenant is not None:
+            query = query.where(Domain.tenant_id != tenant.id)
+        return self.repository.session.scalar(query.limit(1)) is not None
+
+    def _free_host(self, hostname: str, claimant: Tenant | None = None) -> str:
+        """``hostname`` normalised, outside the base domain, proved by nobody and not already this
+        tenant's (``claimant``: a council's pending claim; ``None``: an operator's, served at once), or
+        TenantError."""
         try:
             host = naming.normalise_hostname(hostname)
         except naming.InvalidName as exc:
@@ -253,9 +287,16 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
                 field="domain",
                 code="base_domain",
             )
-        taken = self.repository.session.scalar(select(Domain.id).where(Domain.hostname == host))
-        if taken is not None:
-            raise TenantError(f"Le domaine « {host} » est déjà utilisé.", field="domain", code="taken")
+        if claimant is not None and not naming.is_public_hostname(host):
+            raise TenantError(
+                f"« {host} » n'est pas un nom de domaine public (comme aide.mairie-exemple.fr).",
+                field="domain",
+                code="private",
+            )
+        if self._verified_elsewhere(host, None):
+            raise self._taken(host)
+        if claimant is not None and any(d.hostname == host for d in claimant.domains):
+            raise self._taken(host)
         return host
 
     def _attach_domain(self, tenant: Tenant, hostname: str) -> Domain:
@@ -268,6 +309,10 @@ class TenantService(SQLAlchemySyncRepositoryService[Tenant]):
             is_primary=not any(d.is_primary for d in tenant.domains),
         )
         tenant.domains.append(domain)
+        # Served at once: pending claims of it by councils go.
+        self.repository.session.execute(
+            delete(Domain).where(Domain.hostname == host, Domain.verified_at.is_(None))
+        )
         return domain
 
     def _invalidate(self, hosts: Iterable[str]) -> None:

@@ -31,7 +31,8 @@ _NON_CHARACTERS = "".join(
 )
 _NEVER = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef" + _NON_CHARACTERS
 INVISIBLE_IN_TEXT = re.compile(f"[{_NEVER}]")
-INVISIBLE_IN_LINE = re.compile(f"[\t\n\r{_NEVER}]")
+# A line of its own: also the Unicode line and paragraph separators (a mail header refuses them).
+INVISIBLE_IN_LINE = re.compile(f"[\t\n\r\u2028\u2029{_NEVER}]")
 # Fields no person types: the CSRF middleware checks its own token.
 UNCHECKED_FIELDS = frozenset({"_csrf_token"})
 

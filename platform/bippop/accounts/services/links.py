@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -39,9 +40,13 @@ def normalise_email(value: str) -> str:
     return value.strip().lower()
 
 
+# One address, no display name, nothing a mail header could read as a second address (a comma would
+# send the message to two mailboxes).
+STRICT_EMAIL = re.compile(r"[^@\s,;:<>\"()\[\]\\]+@[^@\s,;:<>\"()\[\]\\]+\.[^@\s,;:<>\"()\[\]\\]+")
+
+
 def looks_like_email(value: str) -> bool:
-    local, _sep, domain = value.partition("@")
-    return bool(local) and "." in domain and " " not in value and len(value) <= 254
+    return len(value) <= 254 and STRICT_EMAIL.fullmatch(value) is not None
 
 
 def now_utc() -> datetime.datetime:

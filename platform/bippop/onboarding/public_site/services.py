@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import collectivities
 from bippop.accounts.rate_limits import RateLimiter
+from bippop.accounts.services.links import looks_like_email
 from bippop.billing.models import Plan
 from bippop.billing.pricing import default_plan, with_vat, yearly_price
 from bippop.collectivities import Collectivity
@@ -34,8 +35,6 @@ PUBLIC_SCOPE = uuid.UUID(int=1)
 NAME_MAX = 120
 COLLECTIVITY_MAX = 200
 MESSAGE_MAX = 5_000
-# One address, no display name, nothing a mail header could read as a second address.
-STRICT_EMAIL = re.compile(r"[^@\s,;:<>\"()\[\]\\]+@[^@\s,;:<>\"()\[\]\\]+\.[^@\s,;:<>\"()\[\]\\]+")
 CHOICE = re.compile(r"(commune|epci|departement):([0-9AB]{2,9})")
 
 
@@ -137,7 +136,7 @@ def contact_problems(form: dict[str, str]) -> dict[str, str]:
         errors["name"] = _("Enter your name.")
     elif len(name) > NAME_MAX:
         errors["name"] = _("The name must have at most 120 characters.")
-    if not STRICT_EMAIL.fullmatch(email) or len(email) > 254:
+    if not looks_like_email(email):
         errors["email"] = _("Enter an e-mail address like name@example.fr.")
     if len(collectivity) > COLLECTIVITY_MAX:
         errors["collectivity"] = _("The collectivity must have at most 200 characters.")
