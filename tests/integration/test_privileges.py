@@ -50,7 +50,11 @@ def test_every_tenant_schema_is_reached_only_through_its_own_role(
     app = app_login_role(settings)
     with resources_for(settings).admin_engine.connect() as connection:
         tenants = connection.execute(
-            text("select slug, schema_name, db_role from platform.tenants where cluster = 'main'")
+            # A tenant still pending (registered, not provisioned: its job not run yet) has no role yet.
+            text(
+                "select slug, schema_name, db_role from platform.tenants "
+                "where cluster = 'main' and status <> 'pending'"
+            )
         ).all()
         spares = connection.execute(text("select schema_name, db_role from platform.spare_schemas")).all()
         assert len(tenants) >= 2
