@@ -45,6 +45,11 @@ def test_the_administrator_publishes_the_portal(
     assert anonymous.get_by_role("heading", name="Ce portail ouvrira bientôt").is_visible()
     assert anonymous.get_by_role("link", name="J'ai besoin d'aide").count() == 0
     assert_accessible(anonymous)
+    anonymous.goto(f"{base}/demander")  # a bookmark: only the town hall's phone while unpublished
+    assert "ouvrira bientôt" in anonymous.locator("main").inner_text()
+    assert anonymous.get_by_role("link", name="Créer mon compte").count() == 0
+    assert_accessible(anonymous)
+    anonymous.goto(f"{base}/")
 
     context = browser.new_context(locale="fr-FR")
     page = context.new_page()
