@@ -100,6 +100,22 @@ class Settings:
     reoffer_after_hours: int = 48
     session_timeouts: str | None = None
     dns_nameservers: str | None = None
+    # Billing (issue 12): the seller on every invoice, and the dunning timetable.
+    coop_vat_number: str | None = None  # FR + 2 key digits + SIREN
+    coop_iban: str | None = None
+    coop_bic: str | None = None
+    coop_postcode: str = "00000"
+    coop_city: str = "Ville à renseigner"
+    invoice_payment_days: int = 30
+    reminder_days: str = "7,21,35"  # days past the due date of the 1st, 2nd, 3rd reminders
+    suspension_proposal_days: int = 60  # days past due before an operator is asked to suspend
+    # Chorus Pro's API (PISTE OAuth client credentials); none set: invoices go by export only.
+    chorus_api_url: str | None = None
+    chorus_oauth_url: str | None = None
+    chorus_client_id: str | None = None
+    chorus_client_secret: str | None = None
+    chorus_technical_account: str | None = None  # « login:password » of the Chorus Pro technical account
+    chorus_supplier_id: str | None = None  # the co-op's structure id on Chorus Pro
 
     def validate_session_timeouts(self) -> None:
         if not self.session_timeouts:

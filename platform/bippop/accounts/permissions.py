@@ -43,6 +43,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "onboarding.checklist": frozenset({"tenant_admin"}),
     "coop.console": frozenset(STAFF_ROLES),
     "coop.account": frozenset(STAFF_ROLES),
+    "coop.tenants": frozenset(STAFF_ROLES),  # tenant pages, lifecycle, domains, support notes
+    "coop.audit": frozenset(STAFF_ROLES),
+    "coop.billing": frozenset(STAFF_ROLES),  # invoices, payments, Chorus Pro, revenue
+    "coop.plans": frozenset({"coop_admin"}),
+    "coop.staff": frozenset({"coop_admin"}),
 }
 
 CORE_PERMISSIONS = dict(PERMISSIONS)

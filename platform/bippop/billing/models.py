@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bippop.db.base import PLATFORM_SCHEMA, PlatformBase, PlatformRecord
 
+STAFF_FK = f"{PLATFORM_SCHEMA}.staff.id"
 PLAN_KINDS = ("per_inhabitant", "flat", "tiered")
 PERIODS = ("yearly", "monthly")
 
@@ -107,3 +108,113 @@ class Invoice(PlatformRecord):
     run_key: Mapped[str | None] = mapped_column(String(120), unique=True, default=None)
     pdf_key: Mapped[str | None] = mapped_column(String(300), default=None)
     pdf_error: Mapped[str | None] = mapped_column(default=None)
+
+
+class PlanPrice(PlatformRecord):
+    """A plan's price from ``effective_from`` on: a re-pricing applies to the periods that start on or
+    after that day (never to one already begun). Without a row, the plan's own columns are its price."""
+
+    __tablename__ = "plan_prices"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.plans.id", ondelete="CASCADE"))
+    effective_from: Mapped[datetime.date]
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 4), default=None)
+    flat_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    floor_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    cap_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(STAFF_FK, ondelete="SET NULL"), default=None
+    )
+
+
+class Subscription(PlatformRecord):
+    """A tenant on a plan from ``starts_on`` to ``ends_on`` (excluded; None while current)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE")
+    )
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.plans.id"))
+    starts_on: Mapped[datetime.date]
+    ends_on: Mapped[datetime.date | None] = mapped_column(default=None)
+
+
+class BillingHold(PlatformRecord):
+    """A period the run did not invoice, and why (``reason`` is a code the console words)."""
+
+    __tablename__ = "billing_holds"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE")
+    )
+    run_key: Mapped[str] = mapped_column(String(120), unique=True)
+    period_start: Mapped[datetime.date]
+    period_end: Mapped[datetime.date]
+    reason: Mapped[str] = mapped_column(String(40))
+    resolved_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+
+
+SUBMISSION_STATUSES = ("pending", "deposited", "rejected", "paid", "failed")
+
+
+class InvoiceSubmission(PlatformRecord):
+    """An invoice's deposit on Chorus Pro (``channel`` api or export) and what became of it."""
+
+    __tablename__ = "invoice_submissions"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.invoices.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    remote_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    reason: Mapped[str | None] = mapped_column(default=None)
+    checked_at: Mapped[datetime.datetime | None] = mapped_column(default=None)
+
+
+class Payment(PlatformRecord):
+    """Money received against an invoice (several for a partial payment). Insert-only."""
+
+    __tablename__ = "payments"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.invoices.id"))
+    paid_on: Mapped[datetime.date]
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    reference: Mapped[str] = mapped_column(String(100))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(STAFF_FK, ondelete="SET NULL"), default=None
+    )
+
+
+class InvoiceReminder(PlatformRecord):
+    """A reminder sent for an overdue invoice (``level`` 1, 2, 3: one of each at most)."""
+
+    __tablename__ = "invoice_reminders"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.invoices.id"))
+    level: Mapped[int]
+    sent_at: Mapped[datetime.datetime]
+
+
+class SuspensionProposal(PlatformRecord):
+    """Dunning proposes, an operator decides (``decision`` suspended | dismissed): never automatic."""
+
+    __tablename__ = "suspension_proposals"
+    __table_args__ = {"schema": PLATFORM_SCHEMA}
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{PLATFORM_SCHEMA}.tenants.id", ondelete="CASCADE")
+    )
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{PLATFORM_SCHEMA}.invoices.id"), unique=True)
+    decision: Mapped[str | None] = mapped_column(String(20), default=None)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(STAFF_FK, ondelete="SET NULL"), default=None
+    )
+    decided_at: Mapped[datetime.datetime | None] = mapped_column(default=None)

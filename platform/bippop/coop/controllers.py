@@ -32,7 +32,6 @@ from bippop.accounts.auth import (
     COOP_SCOPE,
     FLAG_MFA_ENROLLMENT,
     current_identity,
-    end_session,
     session_store,
     start_session,
 )
@@ -40,6 +39,8 @@ from bippop.accounts.permissions import requires
 from bippop.accounts.rate_limits import RateLimiter
 from bippop.accounts.staff_models import STAFF_ROLES, Staff
 from bippop.coop import auth as staff_auth
+from bippop.coop.console import CONSOLE_CONTROLLERS
+from bippop.coop.console.common import current_staff, signed_out
 from bippop.tenants.models import KIND_LABELS, Tenant
 from bippop.web.addresses import client_address
 from bippop.web.forms import form_problems, search_text
@@ -110,21 +111,6 @@ def _sign_in_page(
 ) -> Response[str]:
     context = {"values": values, "errors": errors, "expired": expired, "form_lost": form_lost}
     return render(request, "coop/sign_in.html", context, status_code=status)
-
-
-async def _current_staff(request: Request, db_session: AsyncSession) -> Staff | None:
-    """The signed-in staff member, if the account still exists and may sign in."""
-    identity = current_identity(request)
-    if identity is None or identity.kind != "staff":
-        return None
-    staff = await db_session.get(Staff, identity.person_id)
-    return staff if staff is not None and staff.can_sign_in else None
-
-
-async def _signed_out(request: Request) -> Response[Any]:
-    response: Response[Any] = Redirect(SIGN_IN_PATH, status_code=303)
-    await end_session(request, response)
-    return response
 
 
 # Sign-in (SignInController's paths on the co-op host, through SITE_PAGES) -------------------------
@@ -249,7 +235,7 @@ async def sign_out(request: Request) -> Response[Any]:
     identity = current_identity(request)
     if identity is not None and identity.kind == "staff":
         log.info("staff_sign_out", staff_id=str(identity.person_id))
-    return await _signed_out(request)
+    return await signed_out(request)
 
 
 # The console's home (PagesController.home on the co-op host, through SITE_PAGES) --------------------
@@ -260,8 +246,8 @@ async def console(request: Request, db_session: AsyncSession) -> Response[Any]:
     if current_identity(request) is None:
         return Redirect(SIGN_IN_PATH, status_code=303)
     await requires("coop.console")(request, request.route_handler)
-    if await _current_staff(request, db_session) is None:
-        return await _signed_out(request)  # disabled or removed since signing in
+    if await current_staff(request, db_session) is None:
+        return await signed_out(request)  # disabled or removed since signing in
     query = search_text(request.query_params.get("q", ""), MAX_QUERY)
     try:
         page = max(1, int(request.query_params.get("page", "1")))
@@ -314,9 +300,9 @@ class CoopAccountController(Controller):
 
     @get(ENROLLMENT_PATH, opt=COOP_ONLY, name="coop-mfa-setup")
     async def mfa_form(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[Any]:
-        staff = await _current_staff(request, db_session)
+        staff = await current_staff(request, db_session)
         if staff is None:
-            return await _signed_out(request)
+            return await signed_out(request)
         if staff.totp_confirmed_at is not None:
             return Redirect("/", status_code=303)
         return await _enrollment_page(request, db_session, staff, {})
@@ -326,9 +312,9 @@ class CoopAccountController(Controller):
         self, request: Request, db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[Any]:
         identity = current_identity(request)
-        staff = await _current_staff(request, db_session)
+        staff = await current_staff(request, db_session)
         if identity is None or staff is None:
-            return await _signed_out(request)
+            return await signed_out(request)
         if staff.totp_confirmed_at is not None:
             return Redirect("/", status_code=303)
         secret_key = request.app.state.settings.effective_secret_key()
@@ -367,7 +353,7 @@ async def _enrollment_page(
     return render(request, "accounts/mfa_setup.html", context, status_code=status)
 
 
-COOP_CONTROLLERS = [CoopAccountController]
+COOP_CONTROLLERS = [CoopAccountController, *CONSOLE_CONTROLLERS]
 
 # The co-op host's pages on the paths it shares with the tenants (registered by ``bippop.assembly``).
 SITE_PAGES: dict[str, SitePage] = {

@@ -79,7 +79,20 @@ def grant_app_access(connection: Connection, app_role: str, *, platform: bool = 
     connection.execute(
         text(f"grant select, insert, update on platform.invoice_sequences to {quoted(app_role)}")
     )
-    connection.execute(text(f"grant select, update on platform.staff to {quoted(app_role)}"))
+    connection.execute(text(f"grant select, insert, update on platform.staff to {quoted(app_role)}"))
+    # The co-op console (p0010): its audit log is append-only; staff suspend and reactivate tenants.
+    connection.execute(text(f"grant update (status, updated_at) on platform.tenants to {quoted(app_role)}"))
+    connection.execute(text(f"grant select, insert on platform.audit_log to {quoted(app_role)}"))
+    connection.execute(text(f"grant usage on all sequences in schema platform to {quoted(app_role)}"))
+    connection.execute(
+        text(
+            "grant select, insert, update, delete on platform.support_notes, platform.staff_enrolments, "
+            "platform.tenant_usage, platform.plan_prices, platform.subscriptions, platform.billing_holds, "
+            f"platform.invoice_submissions, platform.invoice_reminders, platform.suspension_proposals to {quoted(app_role)}"
+        )
+    )
+    connection.execute(text(f"grant insert, update on platform.plans to {quoted(app_role)}"))
+    connection.execute(text(f"grant select, insert on platform.payments to {quoted(app_role)}"))
     connection.execute(
         text(f"grant select, insert, update, delete on platform.staff_recovery_codes to {quoted(app_role)}")
     )
