@@ -32,6 +32,10 @@ JOB_MODULES = (
     "bippop.notifications.jobs",
     "bippop.aid.jobs",
     "bippop.onboarding.wizard.jobs",
+    "bippop.coop.jobs",
+    "bippop.billing.jobs",
+    "bippop.billing.chorus.jobs",
+    "bippop.billing.dunning_jobs",
 )
 
 

@@ -102,6 +102,10 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
         "bippop.notifications.jobs",
         "bippop.aid.jobs",
         "bippop.onboarding.wizard.jobs",  # finishing councils' sign-ups, purging expired drafts
+        "bippop.coop.jobs",  # the nightly usage counts
+        "bippop.billing.jobs",  # the monthly invoicing run
+        "bippop.billing.chorus.jobs",  # Chorus Pro status polling
+        "bippop.billing.dunning_jobs",  # reminders of overdue invoices, suspension proposals
         "bippop_modules.events.jobs",  # a service module's, named in its manifest
     ]
     by_module = {m.__name__: {job.job_id for job in m.PERIODIC_JOBS} for m in modules}

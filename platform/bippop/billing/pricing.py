@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bippop.billing.models import Plan
+from bippop.billing.models import Plan, PlanPrice
 
 CENT = Decimal("0.01")
 
@@ -55,3 +57,36 @@ async def offered_plans(session: AsyncSession) -> list[Plan]:
         select(Plan).where(Plan.archived_at.is_(None)).order_by(Plan.is_default.desc(), Plan.name)
     )
     return list(rows)
+
+
+PRICE_COLUMNS = ("unit_price", "flat_price", "floor_price", "cap_price", "tiers", "vat_rate")
+
+
+def plan_as_of(plan: Plan, versions: Iterable[PlanPrice], day: datetime.date) -> Plan:
+    """The plan priced as it was on ``day``: the latest of its price versions effective on or before
+    that day, else its own columns (its price at creation). A transient copy, never added to a session;
+    ``yearly_price`` and ``with_vat`` take it like the plan."""
+    chosen = max(
+        (v for v in versions if v.plan_id == plan.id and v.effective_from <= day),
+        key=lambda v: v.effective_from,
+        default=None,
+    )
+    if chosen is None:
+        return plan
+    copy = Plan(
+        id=plan.id,
+        code=plan.code,
+        name=plan.name,
+        kind=plan.kind,
+        period=plan.period,
+        is_default=plan.is_default,
+        archived_at=plan.archived_at,
+    )
+    for column in PRICE_COLUMNS:
+        setattr(copy, column, getattr(chosen, column))
+    return copy
+
+
+def versions_query(plan_ids: Iterable[object]) -> Select[PlanPrice]:
+    """The price versions of these plans (run with a sync or an async session)."""
+    return select(PlanPrice).where(PlanPrice.plan_id.in_(list(plan_ids))).order_by(PlanPrice.effective_from)

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bippop.coop.console import invoices, journal, plans, revenue, staff, tenants
+from bippop.coop.console import chorus, invoices, journal, payments, plans, revenue, staff, tenants
 
 CONSOLE_CONTROLLERS: list[Any] = [
     *tenants.CONTROLLERS,
     *staff.CONTROLLERS,
     *plans.CONTROLLERS,
     *invoices.CONTROLLERS,
+    *chorus.CONTROLLERS,
+    *payments.CONTROLLERS,
     *revenue.CONTROLLERS,
     *journal.CONTROLLERS,
 ]

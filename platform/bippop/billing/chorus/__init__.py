@@ -1,0 +1,1 @@
+"""Chorus Pro: the portal export and the API client."""

@@ -1,0 +1,7 @@
+"""Console pages: chorus (to be built)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONTROLLERS: list[Any] = []

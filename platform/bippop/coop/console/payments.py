@@ -1,0 +1,7 @@
+"""Console pages: payments (to be built)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONTROLLERS: list[Any] = []
