@@ -203,7 +203,11 @@ def cii_xml(
     transaction = _sub(root, "rsm:SupplyChainTradeTransaction")
     _lines(transaction, invoice)
     _agreement(transaction, invoice)
-    _sub(transaction, "ram:ApplicableHeaderTradeDelivery")
+    # BT-72: the service starts with its period (an empty delivery element is a PEPPOL-EN16931-R008 warning).
+    delivery = _sub(
+        _sub(transaction, "ram:ApplicableHeaderTradeDelivery"), "ram:ActualDeliverySupplyChainEvent"
+    )
+    _date(delivery, "ram:OccurrenceDateTime", invoice.period_start or invoice.issue_date)
     _settlement(transaction, invoice, credited_number, credited_date)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
