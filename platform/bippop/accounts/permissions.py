@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appearance.edit": frozenset({"tenant_admin"}),
     "legal.edit": frozenset({"tenant_admin"}),
     "onboarding.checklist": frozenset({"tenant_admin"}),
+    "billing.invoices": frozenset({"tenant_admin"}),
     "coop.console": frozenset(STAFF_ROLES),
     "coop.account": frozenset(STAFF_ROLES),
     "coop.tenants": frozenset(STAFF_ROLES),  # tenant pages, lifecycle, domains, support notes
