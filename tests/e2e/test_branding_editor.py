@@ -11,22 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from e2e.accessibility import assert_accessible
 from support import DEFAULT_PASSWORD, make_person, make_tenant, totp_now
 
 pytestmark = pytest.mark.e2e
-
-axe = Axe()
-
-
-def assert_accessible(page: Any) -> None:
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious]
 
 
 def png(width: int = 48, height: int = 24) -> bytes:

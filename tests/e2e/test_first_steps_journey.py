@@ -9,22 +9,14 @@ import uuid
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from bippop.config import Settings
 from bippop.onboarding.first_steps import published_statement
 from bippop.runtime.resources import PlatformResources
+from e2e.accessibility import assert_accessible
 from support import DEFAULT_PASSWORD, forget_tenant_settings, make_person, make_tenant, totp_now
 
 pytestmark = pytest.mark.e2e
-
-axe = Axe()
-
-
-def assert_accessible(page: Any) -> None:
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious]
 
 
 def test_the_administrator_publishes_the_portal(

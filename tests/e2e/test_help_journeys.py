@@ -14,25 +14,18 @@ import uuid
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import select, update
 
 from bippop.accounts.models import Mandate, Person
 from bippop.aid.models import Appointment, CoordinatorTask, HelpRequest
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from e2e.accessibility import assert_accessible
 from support import DEFAULT_PASSWORD, make_person, totp_now
 
 pytestmark = pytest.mark.e2e
 
-axe = Axe()
 NEAR = {"latitude": 49.417, "longitude": 2.826}
-
-
-def assert_accessible(page: Any) -> None:
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, (page.url, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious])
 
 
 def person(

@@ -16,25 +16,18 @@ from typing import Any
 import pyotp
 import pytest
 import uvicorn
-from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import select
 
 from bippop.app import create_app
 from bippop.config import Settings
 from bippop.outbox.models import PlatformOutboxMessage
 from bippop.runtime.resources import PlatformResources
+from e2e.accessibility import assert_accessible
 from support import running_worker
 
 pytestmark = pytest.mark.e2e
 
-axe = Axe()
 EMAIL = "maire@verberie.example"
-
-
-def assert_accessible(page: Any) -> None:
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious]
 
 
 @contextlib.contextmanager

@@ -9,24 +9,13 @@ import uuid
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import select
 
 from bippop.outbox.models import PlatformOutboxMessage
 from bippop.runtime.resources import PlatformResources
+from e2e.accessibility import assert_accessible
 
 pytestmark = pytest.mark.e2e
-
-axe = Axe()
-
-
-def assert_accessible(page: Any) -> None:
-    """axe-core runs in the page: checked when JavaScript is on (the same pages are checked then)."""
-    if not page.context.javascript_enabled:
-        return
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious]
 
 
 def spaced(text: str) -> str:

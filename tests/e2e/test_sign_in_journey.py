@@ -8,25 +8,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
+from e2e.accessibility import assert_accessible
 from e2e.conftest import serving
 from support import DEFAULT_PASSWORD, make_person, totp_now
 
 pytestmark = pytest.mark.e2e
 
-axe = Axe()
 # Coordinators here: 125 s without activity, so the warning (2 minutes before the end) comes after 5 s.
 SHORT_SESSIONS = '{"coordinator": [125, 3600]}'
-
-
-def assert_accessible(page: Any) -> None:
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in serious]
 
 
 @pytest.fixture(scope="module")

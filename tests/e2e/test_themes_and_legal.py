@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from redis import Redis
 from sqlalchemy import update
 
@@ -18,11 +17,11 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants.cache import HostCache
 from bippop.tenants.context import TenantRef
 from bippop.tenants.models import Tenant
+from e2e.accessibility import assert_accessible
 from support import BASE_DOMAIN, DEFAULT_PASSWORD, make_person, make_tenant, totp_now
 
 pytestmark = pytest.mark.e2e
 
-axe = Axe()
 SLUG = "themeville"
 PHONE = {"width": 390, "height": 844}
 # The header's items, in reading order: brand, menu or account links, languages and « Display ».
@@ -35,12 +34,6 @@ HEADER_ITEMS = """() => [...document.querySelectorAll(
 WIDER_THAN_THE_SCREEN = """() => [...document.querySelectorAll('main *, header *, footer *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
   .slice(0, 5).map(e => e.tagName + '.' + e.className)"""
-
-
-def assert_accessible(page: Any, what: str) -> None:
-    results = axe.run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, (what, [(v["id"], [n["target"] for n in v["nodes"]]) for v in serious])
 
 
 def assert_no_sideways_scroll(page: Any, what: str) -> None:
