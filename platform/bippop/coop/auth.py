@@ -1,8 +1,9 @@
 """Co-op staff identities: checking a password and the second factor, and managing accounts (CLI).
 
-Staff are not people of any tenant: their accounts live in ``platform.staff``, which the application
-role may read and update (not insert: accounts are created with ``bippop staff create``, on the
-migrator's connection). The second factor is always required; the TOTP helpers of
+Staff are not people of any tenant: their accounts live in ``platform.staff``. Accounts are created
+with ``bippop staff create`` (with a password, on the migrator's connection) or invited from the
+console (``coop.services.staff``: no password until the one-time enrolment link is used, so such an
+account cannot sign in before). The second factor is always required; the TOTP helpers of
 ``accounts.mfa`` work on a ``Staff`` with the recovery codes of ``platform.staff_recovery_codes``.
 Answers never tell whether an address belongs to a staff member, timing included.
 """

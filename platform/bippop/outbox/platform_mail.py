@@ -31,7 +31,7 @@ PLATFORM_DELIVERY_ACTOR = "deliver_platform_message"
 PLATFORM_PENDING_KEY = "bippop:outbox:platform-pending"
 # Purposes whose body holds a secret (a sign-up's code and resume link): emptied once delivered or
 # given up on.
-SECRET_PLATFORM_PURPOSES = frozenset({"signup_code"})
+SECRET_PLATFORM_PURPOSES = frozenset({"signup_code", "staff_enrolment"})
 
 
 def queue_platform_email(

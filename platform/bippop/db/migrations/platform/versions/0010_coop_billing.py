@@ -9,6 +9,7 @@ Create Date: 2026-12-02
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,21 +23,21 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "platform"
 
 
-def _now() -> sa.Column[sa.DateTime]:
+def _now() -> sa.Column[Any]:
     return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
-def _updated() -> sa.Column[sa.DateTime]:
+def _updated() -> sa.Column[Any]:
     return sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
-def _staff(name: str = "staff_id", nullable: bool = True) -> sa.Column[sa.Uuid]:
+def _staff(name: str = "staff_id", nullable: bool = True) -> sa.Column[Any]:
     return sa.Column(
         name, sa.Uuid(), sa.ForeignKey(f"{SCHEMA}.staff.id", ondelete="SET NULL"), nullable=nullable
     )
 
 
-def _invoice(ondelete: str | None = None) -> sa.Column[sa.Uuid]:
+def _invoice(ondelete: str | None = None) -> sa.Column[Any]:
     return sa.Column("invoice_id", sa.Uuid(), sa.ForeignKey(f"{SCHEMA}.invoices.id"), nullable=False)
 
 
