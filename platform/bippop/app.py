@@ -28,6 +28,7 @@ from bippop.aid.coordination import COORDINATION_CONTROLLERS
 from bippop.aid.impact import ImpactController
 from bippop.aid.portal import PORTAL_CONTROLLERS
 from bippop.appearance import APPEARANCE_CONTROLLERS
+from bippop.billing.portal import BILLING_PORTAL_CONTROLLERS
 from bippop.assembly import wire_site_pages
 from bippop.broker import build_broker, configure_broker
 from bippop.collectivities import store as collectivities_store
@@ -111,6 +112,7 @@ def route_handlers(settings: Settings, templates: ThemeEngines) -> list[Any]:
         *PORTAL_CONTROLLERS,
         *ADMIN_CONTROLLERS,
         *APPEARANCE_CONTROLLERS,
+        *BILLING_PORTAL_CONTROLLERS,
         FirstStepsController,
         *COORDINATION_CONTROLLERS,
         ImpactController,

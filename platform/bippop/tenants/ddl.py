@@ -81,7 +81,9 @@ def grant_app_access(connection: Connection, app_role: str, *, platform: bool = 
     )
     connection.execute(text(f"grant select, insert, update on platform.staff to {quoted(app_role)}"))
     # The co-op console (p0010): its audit log is append-only; staff suspend and reactivate tenants.
-    connection.execute(text(f"grant update (status, updated_at) on platform.tenants to {quoted(app_role)}"))
+    connection.execute(
+        text(f"grant update (status, suspended_at, updated_at) on platform.tenants to {quoted(app_role)}")
+    )
     connection.execute(text(f"grant select, insert on platform.audit_log to {quoted(app_role)}"))
     connection.execute(text(f"grant usage on all sequences in schema platform to {quoted(app_role)}"))
     connection.execute(

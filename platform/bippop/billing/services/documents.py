@@ -1,0 +1,116 @@
+"""An issued document's Factur-X PDF, stored under ``billing/<tenant id>/<number>.pdf``.
+
+Outside ``tenants/<id>/`` on purpose: invoices outlive their tenant (closing a tenant deletes its
+folder, never its invoices). The PDF is made after the invoice's commit: a rendering failure or a
+storage outage records ``pdf_error`` and leaves ``pdf_key`` empty, the invoice and its number stay, and
+``retry_missing`` (a periodic job) tries again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+
+import structlog
+from sqlalchemy import Update, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bippop import clock
+from bippop.billing.facturx import invoice_pdf
+from bippop.billing.models import Invoice
+from bippop.storage import Storage, StorageUnavailable, check_key
+
+log = structlog.get_logger(__name__)
+
+ROOT = "billing"
+PDF_TYPE = "application/pdf"
+RETRY_BATCH = 50
+
+
+def document_key(invoice: Invoice) -> str:
+    return check_key(f"{ROOT}/{invoice.tenant_id}/{invoice.number}.pdf")
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentOutcome:
+    key: str | None
+    error: str | None
+
+
+def make_pdf(invoice: Invoice, credited: Invoice | None) -> bytes:
+    if credited is None:
+        return invoice_pdf(invoice)
+    return invoice_pdf(invoice, credited.number, credited.issue_date)
+
+
+def store(storage: Storage, invoice: Invoice, credited: Invoice | None) -> DocumentOutcome:
+    """Render and store the PDF; what happened (never raises for a rendering or storage failure)."""
+    key = document_key(invoice)
+    try:
+        pdf = make_pdf(invoice, credited)
+    except Exception as exc:
+        log.exception("invoice_pdf_render_failed", invoice_id=str(invoice.id))
+        return DocumentOutcome(None, f"render: {type(exc).__name__}")
+    try:
+        storage.put(key, pdf, PDF_TYPE)
+    except (StorageUnavailable, OSError) as exc:
+        log.warning("invoice_pdf_store_failed", invoice_id=str(invoice.id), error=type(exc).__name__)
+        return DocumentOutcome(None, f"storage: {type(exc).__name__}")
+    return DocumentOutcome(key, None)
+
+
+def outcome_update(invoice_id: uuid.UUID, outcome: DocumentOutcome) -> Update:
+    """The one change an issued invoice allows: its PDF's key or error (sync or async session)."""
+    return (
+        update(Invoice)
+        .where(Invoice.id == invoice_id)
+        .values(pdf_key=outcome.key, pdf_error=outcome.error, updated_at=clock.now())
+    )
+
+
+def credited_by(session: Session, invoice: Invoice) -> Invoice | None:
+    if invoice.credits_invoice_id is None:
+        return None
+    return session.get(Invoice, invoice.credits_invoice_id)
+
+
+def store_pdf(sessions: sessionmaker[Session], storage: Storage, invoice_id: uuid.UUID) -> DocumentOutcome:
+    """Make and store one invoice's PDF and record the outcome (its own transactions)."""
+    with sessions() as session:
+        invoice = session.get_one(Invoice, invoice_id)
+        credited = credited_by(session, invoice)
+    outcome = store(storage, invoice, credited)
+    with sessions.begin() as session:
+        session.execute(outcome_update(invoice_id, outcome))
+    return outcome
+
+
+def retry_missing(
+    sessions: sessionmaker[Session],
+    storage: Storage,
+    limit: int = RETRY_BATCH,
+    *,
+    tenant_ids: Sequence[uuid.UUID] | None = None,
+) -> int:
+    """The documents whose PDF is not stored made again, those tried longest ago first (a document that
+    keeps failing goes to the back: it never starves the others); how many are now stored."""
+    query = select(Invoice.id).where(Invoice.pdf_key.is_(None))
+    if tenant_ids is not None:
+        query = query.where(Invoice.tenant_id.in_(list(tenant_ids)))
+    with sessions() as session:
+        ids = list(session.scalars(query.order_by(Invoice.updated_at, Invoice.id).limit(limit)))
+    stored = sum(1 for invoice_id in ids if store_pdf(sessions, storage, invoice_id).key is not None)
+    if ids:
+        log.info("invoice_pdfs_retried", tried=len(ids), stored=stored)
+    return stored
+
+
+def read_pdf(storage: Storage, invoice: Invoice) -> bytes | None:
+    """The stored PDF, or None when it is not stored (yet, or any more) or the storage is out."""
+    if not invoice.pdf_key or not invoice.pdf_key.startswith(f"{ROOT}/{invoice.tenant_id}/"):
+        return None  # a key outside the invoice's own tenant folder is never served
+    try:
+        return storage.get(invoice.pdf_key)
+    except (FileNotFoundError, StorageUnavailable):
+        return None
