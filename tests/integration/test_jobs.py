@@ -125,6 +125,11 @@ def test_scheduler_enqueues_each_periodic_job_once(settings: Settings) -> None:
         "purge_event_registrations",  # the events module's, from its manifest
         "resume_stalled_signups",  # onboarding's
         "purge_expired_signups",
+        "count_usage",
+        "run_invoicing",
+        "retry_invoice_pdfs",
+        "chorus_sweep",
+        "send_invoice_reminders",
     }
     assert jobs["purge_deleted_tenants"].trigger.interval.total_seconds() == 3600
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

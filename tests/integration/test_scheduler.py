@@ -90,6 +90,11 @@ def test_the_help_requests_jobs_are_scheduled(settings: Settings) -> None:
         "purge_event_registrations",  # the events module's own (bippop_modules/events/jobs.py)
         "resume_stalled_signups",  # the onboarding wizard's (onboarding/wizard/jobs.py)
         "purge_expired_signups",
+        "count_usage",
+        "run_invoicing",
+        "retry_invoice_pdfs",
+        "chorus_sweep",
+        "send_invoice_reminders",
     }
 
 
@@ -121,6 +126,10 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
     assert "refill_spare_pool" in by_module["bippop.tenants.jobs"]
     assert by_module["bippop.runtime.jobs"] == {"purge_deleted_tenants"}
     assert by_module["bippop.onboarding.wizard.jobs"] == {"resume_stalled_signups", "purge_expired_signups"}
+    assert by_module["bippop.coop.jobs"] == {"count_usage"}
+    assert by_module["bippop.billing.jobs"] == {"run_invoicing", "retry_invoice_pdfs"}
+    assert by_module["bippop.billing.chorus.jobs"] == {"chorus_sweep"}
+    assert by_module["bippop.billing.dunning_jobs"] == {"send_invoice_reminders"}
     # Every actor the scheduler enqueues is one the worker (which imports the same registry) declares.
     broker = dramatiq.get_broker()
     for job in declared:
@@ -133,7 +142,7 @@ def test_modules_contribute_periodic_jobs_and_ids_stay_unique(settings: Settings
     extra = [PeriodicJob(module_chore, every={"minutes": 30})]
     jobs = _jobs(settings, extra=extra)
     assert _interval(jobs["module_chore"]) == datetime.timedelta(minutes=30)
-    assert len(jobs) == 15
+    assert len(jobs) == 20
     with pytest.raises(ValueError, match="send_digests"):
         scheduler_module.periodic_jobs(
             extra=[PeriodicJob(reminder_jobs.send_digests, cron={"hour": 8, "minute": 0})]
