@@ -33,6 +33,7 @@ JOB_MODULES = (
     "bippop.aid.jobs",
     "bippop.onboarding.wizard.jobs",
     "bippop.coop.jobs",
+    "bippop.coop.lifecycle_jobs",
     "bippop.billing.jobs",
     "bippop.billing.chorus.jobs",
     "bippop.billing.dunning_jobs",

@@ -108,6 +108,7 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
         "bippop.aid.jobs",
         "bippop.onboarding.wizard.jobs",  # finishing councils' sign-ups, purging expired drafts
         "bippop.coop.jobs",  # the nightly usage counts
+        "bippop.coop.lifecycle_jobs",  # export, deletion and move asked from the console
         "bippop.billing.jobs",  # the monthly invoicing run
         "bippop.billing.chorus.jobs",  # Chorus Pro status polling
         "bippop.billing.dunning_jobs",  # reminders of overdue invoices, suspension proposals
@@ -127,6 +128,7 @@ def test_each_domain_declares_its_jobs_and_the_worker_loads_them_all(settings: S
     assert by_module["bippop.runtime.jobs"] == {"purge_deleted_tenants"}
     assert by_module["bippop.onboarding.wizard.jobs"] == {"resume_stalled_signups", "purge_expired_signups"}
     assert by_module["bippop.coop.jobs"] == {"count_usage"}
+    assert by_module["bippop.coop.lifecycle_jobs"] == set()
     assert by_module["bippop.billing.jobs"] == {"run_invoicing", "retry_invoice_pdfs"}
     assert by_module["bippop.billing.chorus.jobs"] == {"chorus_sweep"}
     assert by_module["bippop.billing.dunning_jobs"] == {"send_invoice_reminders"}

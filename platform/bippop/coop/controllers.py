@@ -11,7 +11,6 @@ There is no tenant audit log for staff: sign-ins are logged (ids only, never an 
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import uuid
 from typing import Any
@@ -24,9 +23,9 @@ from litestar.di import NamedDependency
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 from redis.asyncio import Redis
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop import clock
 from bippop.accounts import mfa
 from bippop.accounts.auth import (
     COOP_SCOPE,
@@ -40,10 +39,11 @@ from bippop.accounts.rate_limits import RateLimiter
 from bippop.accounts.staff_models import STAFF_ROLES, Staff
 from bippop.coop import auth as staff_auth
 from bippop.coop.console import CONSOLE_CONTROLLERS
-from bippop.coop.console.common import current_staff, signed_out
-from bippop.tenants.models import KIND_LABELS, Tenant
+from bippop.coop.console.common import current_staff, page_number, signed_out
+from bippop.coop.services import tenants as tenant_list
+from bippop.tenants.models import KIND_LABELS, STATUSES
 from bippop.web.addresses import client_address
-from bippop.web.forms import form_problems, search_text
+from bippop.web.forms import form_problems
 from bippop.web.i18n import _
 from bippop.web.pages import render, safe_next
 from bippop.web.site_pages import CODE, CODE_FORM, HOME, SIGN_IN, SIGN_IN_FORM, SIGN_OUT, SitePage
@@ -56,25 +56,10 @@ SIGN_IN_PATH = "/connexion"
 ENROLLMENT_PATH = "/equipe/double-authentification"
 PENDING_COOKIE = "bippop_mfa"  # the tenants' name: host-only, so each site has its own
 PENDING_SECONDS = 5 * 60
-PAGE_SIZE = 50
-MAX_QUERY = 100
 
 
 def _pending_key(pending_id: str) -> str:
     return f"bippop:t:{COOP_SCOPE}:mfa-pending:{pending_id}"
-
-
-def _status_label(status: str) -> str:
-    labels = {
-        "pending": _("Waiting to be prepared"),
-        "provisioning": _("Being prepared"),
-        "active": _("Active"),
-        "failed": _("Preparation failed"),
-        "suspended": _("Suspended"),
-        "deleting": _("Closed, to be deleted"),
-        "moving": _("Moving"),
-    }
-    return labels.get(status, status)
 
 
 def _roles(staff: Staff) -> tuple[str, ...]:
@@ -242,50 +227,43 @@ async def sign_out(request: Request) -> Response[Any]:
 
 
 async def console(request: Request, db_session: AsyncSession) -> Response[Any]:
-    """The list of tenants, by name, 50 a page, with a search on the name."""
+    """The list of tenants, by name, 50 a page, with a search on the name and filters."""
     if current_identity(request) is None:
         return Redirect(SIGN_IN_PATH, status_code=303)
     await requires("coop.console")(request, request.route_handler)
     if await current_staff(request, db_session) is None:
         return await signed_out(request)  # disabled or removed since signing in
-    query = search_text(request.query_params.get("q", ""), MAX_QUERY)
-    try:
-        page = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page = 1
-    conditions = [Tenant.name.icontains(query, autoescape=True)] if query else []
-    total = await db_session.scalar(select(func.count()).select_from(Tenant).where(*conditions)) or 0
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(page, pages)
-    rows = await db_session.execute(
-        select(Tenant.name, Tenant.kind, Tenant.status, Tenant.slug, Tenant.last_error)
-        .where(*conditions)
-        .order_by(func.lower(Tenant.name), Tenant.slug)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    )
-    tenants = [
-        {
-            "name": name,
-            "kind": KIND_LABELS.get(kind, kind),
-            "status": _status_label(status),
-            "slug": slug,
-            "last_error": last_error,  # provisioning's, or the sign-up job's (onboarding/wizard/finish.py)
-        }
-        for name, kind, status, slug, last_error in rows
-    ]
+    filters = tenant_list.TenantFilters.from_query(request.query_params)
+    listed = await tenant_list.list_tenants(db_session, filters, page_number(request), clock.today())
 
     def page_url(number: int) -> str:
-        return "/?" + urlencode({**({"q": query} if query else {}), "page": number})
+        return "/?" + urlencode({**filters.params(), "page": number})
 
     context = {
-        "tenants": tenants,
-        "total": total,
-        "query": query,
-        "page": page,
-        "pages": pages,
-        "previous_url": page_url(page - 1) if page > 1 else None,
-        "next_url": page_url(page + 1) if page < pages else None,
+        "tenants": [
+            {
+                "name": row.name,
+                "kind": KIND_LABELS.get(row.kind, row.kind),
+                "status": tenant_list.status_label(row.status),
+                "slug": row.slug,
+                "plan": row.plan_name,
+                "overdue": row.overdue,
+                "last_error": row.last_error,  # provisioning's, or the sign-up job's (onboarding/wizard/finish.py)
+            }
+            for row in listed.rows
+        ],
+        "total": listed.total,
+        "filters": filters,
+        "filtered": bool(filters.params()),
+        "statuses": [(status, tenant_list.status_label(status)) for status in STATUSES],
+        "kinds": list(KIND_LABELS.items()),
+        "departements": tenant_list.departement_names(),
+        "plans": await tenant_list.plan_choices(db_session),
+        "query": filters.query,
+        "page": listed.page,
+        "pages": listed.pages,
+        "previous_url": page_url(listed.page - 1) if listed.page > 1 else None,
+        "next_url": page_url(listed.page + 1) if listed.page < listed.pages else None,
     }
     return render(request, "coop/console.html", context)
 

@@ -271,7 +271,8 @@ class EnrolmentController(Controller):
 
     path = service.ENROLMENT_PREFIX.rstrip("/")
 
-    @get("/{token:str}", opt=COOP_ONLY, name="coop-staff-enrol")
+    # Reachable signed out: the link is the credential (spent once, rate-limited per address).
+    @get("/{token:str}", opt={**COOP_ONLY, "public": True}, name="coop-staff-enrol")
     async def enrol_form(
         self, request: Request, db_session: NamedDependency[AsyncSession], token: FromPath[str]
     ) -> Response[Any]:
@@ -282,7 +283,7 @@ class EnrolmentController(Controller):
             return _link_page(request, "", None, {}, status=410)
         return _link_page(request, token, member, {})
 
-    @post("/{token:str}", opt=COOP_ONLY)
+    @post("/{token:str}", opt={**COOP_ONLY, "public": True})
     async def enrol(
         self,
         request: Request,
