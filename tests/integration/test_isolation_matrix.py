@@ -25,6 +25,7 @@ import base64
 import collections
 import contextlib
 import dataclasses
+import datetime
 import functools
 import html
 import json
@@ -33,6 +34,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
@@ -55,6 +57,8 @@ from bippop.accounts.mfa import mfa_required
 from bippop.accounts.models import ROLES as PERSON_ROLES
 from bippop.accounts.models import Person, Setting
 from bippop.app import create_app
+from bippop.billing.models import INVOICE, Invoice
+from bippop.billing.services.documents import document_key
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.storage import InvalidKey, LocalStorage, Storage, TenantFiles, storage_from_settings
@@ -181,6 +185,10 @@ class Seeded:
     storage_path: Path | None
     cache_key: str
     cache_marker: str
+    invoice_id: uuid.UUID  # an invoice of the co-op to this tenant (platform table), its PDF stored
+    invoice_number: str
+    pdf_marker: str
+    pdf_key: str
 
     @property
     def host(self) -> str:
@@ -193,7 +201,14 @@ class Seeded:
     def secrets(self) -> tuple[str, ...]:
         """Never in a request, so never excused: any sighting outside the tenant's own site is a leak."""
         branding = tuple(str(v) for v in self.ref.branding.values() if isinstance(v, str) and len(v) >= 6)
-        return (self.ref.name, self.person_marker, self.file_marker, self.cache_marker, *branding)
+        return (
+            self.ref.name,
+            self.person_marker,
+            self.file_marker,
+            self.cache_marker,
+            self.pdf_marker,
+            *branding,
+        )
 
     @functools.cached_property
     def secret_forms(self) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -210,6 +225,9 @@ class Seeded:
             self.ref.id.hex,
             str(self.person_id),
             self.person_id.hex,
+            str(self.invoice_id),
+            self.invoice_id.hex,
+            self.invoice_number,
             self.domain,
             self.ref.schema,
             self.ref.role,
@@ -246,6 +264,7 @@ def _seed(resources: PlatformResources, storage: Storage, ref: TenantRef) -> See
     assert resources.redis is not None
     resources.redis.set(cache_key, cache_marker, ex=3600)
     key = files.key(*MARKER_FILE)
+    invoice, pdf_marker = _seed_invoice(resources, storage, ref, tag)
     return Seeded(
         ref=ref,
         domain=DOMAINS[ref.slug],
@@ -256,7 +275,42 @@ def _seed(resources: PlatformResources, storage: Storage, ref: TenantRef) -> See
         storage_path=storage.root / key if isinstance(storage, LocalStorage) else None,
         cache_key=cache_key,
         cache_marker=cache_marker,
+        invoice_id=invoice.id,
+        invoice_number=invoice.number,
+        pdf_marker=pdf_marker,
+        pdf_key=str(invoice.pdf_key),
     )
+
+
+def _seed_invoice(
+    resources: PlatformResources, storage: Storage, ref: TenantRef, tag: str
+) -> tuple[Invoice, str]:
+    """An issued invoice to the tenant (a year of its own, far off: its number is unique) and its PDF."""
+    year, sequence = 4000 + uuid.uuid4().int % 5000, 1 + uuid.uuid4().int % 999_999
+    day = datetime.date(year, 1, 1)
+    invoice = Invoice(
+        id=uuid.uuid4(),
+        tenant_id=ref.id,
+        kind=INVOICE,
+        number=f"{year}-{sequence:06d}",
+        year=year,
+        sequence=sequence,
+        issued_at=datetime.datetime(year, 1, 1, 9, tzinfo=datetime.UTC),
+        issue_date=day,
+        due_date=day + datetime.timedelta(days=30),
+        total_excl_vat=Decimal("10.00"),
+        vat_total=Decimal("2.00"),
+        total_incl_vat=Decimal("12.00"),
+        lines=[],
+        buyer={"name": f"secret-buyer-{ref.slug}-{tag}", "siret": "21690123100011"},
+        seller={"name": "Bip Pop"},
+    )
+    invoice.pdf_key = document_key(invoice)
+    pdf_marker = f"secret-pdf-{ref.slug}-{tag}"
+    storage.put(invoice.pdf_key, f"%PDF-1.7 {pdf_marker}".encode(), "application/pdf")
+    with resources.sessions().begin() as session:
+        session.add(invoice)
+    return invoice, pdf_marker
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +346,11 @@ def world(
             session.execute(delete(Setting).where(Setting.key.in_(MATRIX_TOUCHED_SETTINGS)))
         forget_tenant_settings(resources, seeded.ref)
         storage.delete(seeded.storage_key)
+        storage.delete(seeded.pdf_key)
+        with resources.admin_sessions().begin() as session:
+            # An issued invoice is never deleted (a trigger): not even by the migrator, except here.
+            session.execute(text("set local session_replication_role = replica"))
+            session.execute(delete(Invoice).where(Invoice.id == seeded.invoice_id))
         assert resources.redis is not None
         resources.redis.delete(seeded.cache_key)
 
@@ -486,6 +545,8 @@ def path_values(world: World, victim: Seeded) -> list[str]:
         str(vid),
         str(vid).upper(),
         vid.hex,
+        str(victim.invoice_id),
+        victim.invoice_number,
         f"{{{vid}}}",
         str(victim.person_id),
         victim.ref.slug,
@@ -783,6 +844,26 @@ def test_every_route_every_role_every_forgery(
             check(attempt)
 
     run()
+
+
+def test_the_invoice_markers_are_seen_where_they_belong(
+    sync_client: TestClient[Litestar], world: World, resources: PlatformResources
+) -> None:
+    """The control of the invoices' markers: alpha's administrator sees alpha's invoice and its PDF on
+    alpha's host (so their absence everywhere else means something), and beta's answers 404 there."""
+    alpha, beta = world.alpha, world.beta
+    credentials = sign_in(sync_client, "tenant_admin", alpha.host, alpha.ref, resources)
+    sync_client.cookies.update(credentials.cookies)
+    try:
+        listing = sync_client.get("/gestion/factures", headers={"Host": alpha.host})
+        assert listing.status_code == 200 and alpha.invoice_number in listing.text
+        assert beta.invoice_number not in listing.text
+        own = sync_client.get(f"/gestion/factures/{alpha.invoice_id}/pdf", headers={"Host": alpha.host})
+        assert own.status_code == 200 and alpha.pdf_marker.encode() in own.content
+        theirs = sync_client.get(f"/gestion/factures/{beta.invoice_id}/pdf", headers={"Host": alpha.host})
+        assert theirs.status_code == 404 and beta.pdf_marker.encode() not in theirs.content
+    finally:
+        sync_client.cookies.clear()
 
 
 def test_a_nul_byte_in_a_path_is_refused(sync_client: TestClient[Litestar], world: World) -> None:
