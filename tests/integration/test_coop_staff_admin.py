@@ -95,10 +95,16 @@ def _link_token(resources: PlatformResources, email: str) -> str:
 
 
 def _actions(resources: PlatformResources, target: uuid.UUID) -> list[str]:
+    """What was done to ``target`` (its own sign-ins and sign-outs left out)."""
     with resources.admin_sessions()() as session:
         return list(
             session.scalars(
-                select(AuditEntry.action).where(AuditEntry.target == str(target)).order_by(AuditEntry.id)
+                select(AuditEntry.action)
+                .where(
+                    AuditEntry.target == str(target),
+                    AuditEntry.action.not_in(("staff.sign_in", "staff.sign_out")),
+                )
+                .order_by(AuditEntry.id)
             )
         )
 
@@ -386,3 +392,14 @@ def test_the_link_page_is_rate_limited_per_address(web: Client) -> None:
     assert statuses[:20] == [410] * 20
     assert statuses[20] == 429
     assert "Too many attempts" in web.get("/equipe/inscription/another", headers=COOP).text
+
+
+def test_signing_in_and_out_is_in_the_audit_log(settings: Settings, resources: PlatformResources) -> None:
+    with staff_console(settings, resources) as console:
+        staff_id = console.staff_id
+        console.post("/deconnexion")
+    with resources.sessions()() as session:
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.staff_id == staff_id).order_by(AuditEntry.id)
+        ).all()
+    assert actions == ["staff.sign_in", "staff.sign_out"]

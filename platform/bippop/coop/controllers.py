@@ -37,6 +37,7 @@ from bippop.accounts.auth import (
 from bippop.accounts.permissions import requires
 from bippop.accounts.rate_limits import RateLimiter
 from bippop.accounts.staff_models import STAFF_ROLES, Staff
+from bippop.coop import audit
 from bippop.coop import auth as staff_auth
 from bippop.coop.console import CONSOLE_CONTROLLERS
 from bippop.coop.console.common import current_staff, page_number, signed_out
@@ -164,6 +165,10 @@ async def _password_accepted(
         return response
     await _forget(request, staff.email)
     log.info("staff_sign_in", staff_id=str(staff.id), second_factor="enrollment_required")
+    audit.record(
+        db_session, "staff.sign_in", staff_id=staff.id, target=str(staff.id), factor="enrollment_required"
+    )
+    await db_session.commit()
     response = Redirect(ENROLLMENT_PATH, status_code=303)
     await start_session(request, response, staff.id, _roles(staff), flags=(FLAG_MFA_ENROLLMENT,))
     return response
@@ -201,7 +206,8 @@ async def code(request: Request, db_session: AsyncSession, data: dict[str, Any])
             db_session, staff, value, secret_key, request.app.state.clock()
         )
         if factor is not None:
-            await db_session.commit()  # the code is not accepted twice
+            audit.record(db_session, "staff.sign_in", staff_id=staff.id, target=str(staff.id), factor=factor)
+            await db_session.commit()  # the code is not accepted twice; the sign-in in the audit log
             await redis.delete(_pending_key(pending_id))
             await _forget(request, staff.email)
             log.info("staff_sign_in", staff_id=str(staff.id), second_factor=factor)
@@ -216,10 +222,15 @@ async def code(request: Request, db_session: AsyncSession, data: dict[str, Any])
     return render(request, "accounts/sign_in_code.html", {"errors": errors, "values": {}}, status_code=status)
 
 
-async def sign_out(request: Request) -> Response[Any]:
+async def sign_out(request: Request, db_session: AsyncSession) -> Response[Any]:
     identity = current_identity(request)
     if identity is not None and identity.kind == "staff":
         log.info("staff_sign_out", staff_id=str(identity.person_id))
+        if await current_staff(request, db_session) is not None:
+            audit.record(
+                db_session, "staff.sign_out", staff_id=identity.person_id, target=str(identity.person_id)
+            )
+            await db_session.commit()
     return await signed_out(request)
 
 
@@ -340,5 +351,5 @@ SITE_PAGES: dict[str, SitePage] = {
     SIGN_IN: sign_in,
     CODE_FORM: lambda request, db_session, data: code_form(request),
     CODE: code,
-    SIGN_OUT: lambda request, db_session, data: sign_out(request),
+    SIGN_OUT: lambda request, db_session, data: sign_out(request, db_session),
 }

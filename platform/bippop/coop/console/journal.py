@@ -35,6 +35,8 @@ def action_labels() -> dict[str, str]:
         "staff.disable": _("Team member disabled"),
         "staff.enrolment_resent": _("Enrolment link sent again"),
         "staff.enrolled": _("Team member enrolled"),
+        "staff.sign_in": _("Signed in"),
+        "staff.sign_out": _("Signed out"),
         "tenant.suspend": _("Tenant suspended"),
         "tenant.reactivate": _("Tenant reactivated"),
         "tenant.export": _("Tenant data exported"),
