@@ -193,3 +193,27 @@ def fresh_rate_limits(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def no_bare_tenants_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Billing and console tests make tenants as platform rows only (no schema: what they test reads
+    nothing else). Left behind, such a row looks to every later test like a live tenant that cannot be
+    migrated, reminded or reached, and holds its official code: the rows a test made without a schema
+    go when it ends (with what cascades from them; invoices stay, they outlive their tenant)."""
+    if "resources" not in request.fixturenames:
+        yield
+        return
+    resources: PlatformResources = request.getfixturevalue("resources")
+    with resources.admin_sessions()() as session:
+        started = session.scalar(text("select clock_timestamp()"))
+    yield
+    with resources.admin_sessions().begin() as session:
+        session.execute(
+            text(
+                "delete from platform.tenants t where t.created_at >= :started "
+                "and t.status in ('active', 'suspended', 'deleting') "
+                "and not exists (select 1 from pg_namespace n where n.nspname = t.schema_name)"
+            ),
+            {"started": started},
+        )
