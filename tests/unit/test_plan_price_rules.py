@@ -107,7 +107,8 @@ def test_a_new_price_starts_with_a_period_not_yet_begun() -> None:
     assert next_period_start("yearly", today) == datetime.date(2028, 1, 1)
     assert next_period_start("monthly", today) == datetime.date(2027, 7, 1)
     assert parse_effective_from("", "yearly", today) == (datetime.date(2028, 1, 1), None)
-    assert parse_effective_from("2028-03-01", "yearly", today) == (datetime.date(2028, 3, 1), None)
+    assert parse_effective_from("2029-01-01", "yearly", today) == (datetime.date(2029, 1, 1), None)
+    assert parse_effective_from("2028-03-01", "yearly", today)[0] is None  # not a period's first day
     for day in ("2027-06-15", "2027-12-31", "2027-01-01"):
         assert parse_effective_from(day, "yearly", today)[0] is None
     assert parse_effective_from("2027-06-30", "monthly", today)[0] is None

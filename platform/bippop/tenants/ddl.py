@@ -42,6 +42,18 @@ def ensure_role(connection: Connection, role: str) -> None:
     _grant_membership(connection, role, group)
 
 
+NO_DELETE_TABLES = (
+    "support_notes",
+    "tenant_usage",
+    "plan_prices",
+    "billing_holds",
+    "invoice_submissions",
+    "invoice_reminders",
+    "suspension_proposals",
+    "subscriptions",  # a change of plan ends a row and starts the next: the history is kept
+)
+
+
 def grant_app_access(connection: Connection, app_role: str, *, platform: bool = True) -> None:
     """What the application's login role may do: switch to tenant roles (through the group, without
     inheriting their rights: the login role is NOINHERIT), read the tenant registry, and sign co-op
@@ -86,12 +98,14 @@ def grant_app_access(connection: Connection, app_role: str, *, platform: bool = 
     )
     connection.execute(text(f"grant select, insert on platform.audit_log to {quoted(app_role)}"))
     connection.execute(text(f"grant usage on all sequences in schema platform to {quoted(app_role)}"))
+    # Rows the console and the billing jobs only add and update: no delete (revoked too, for databases
+    # granted it before; the tenant's own deletion cascades as the tables' owner).
+    kept = ", ".join(f"platform.{table}" for table in NO_DELETE_TABLES)
+    connection.execute(text(f"revoke delete on {kept} from {quoted(app_role)}"))
+    connection.execute(text(f"grant select, insert, update on {kept} to {quoted(app_role)}"))
+    # Enrolment links: a new one replaces the member's unused ones.
     connection.execute(
-        text(
-            "grant select, insert, update, delete on platform.support_notes, platform.staff_enrolments, "
-            "platform.tenant_usage, platform.plan_prices, platform.subscriptions, platform.billing_holds, "
-            f"platform.invoice_submissions, platform.invoice_reminders, platform.suspension_proposals to {quoted(app_role)}"
-        )
+        text(f"grant select, insert, update, delete on platform.staff_enrolments to {quoted(app_role)}")
     )
     connection.execute(text(f"grant insert, update on platform.plans to {quoted(app_role)}"))
     connection.execute(text(f"grant select, insert on platform.payments to {quoted(app_role)}"))

@@ -33,7 +33,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 # Pages about someone's account even before they are signed in: sign-in, sign-up, reset, links.
-PERSONAL_PATHS = ("/compte", "/connexion", "/inscription", "/mot-de-passe-oublie", "/lien/", "/session/")
+# The console's enrolment link (``/equipe/inscription/<token>``) holds a token and an e-mail address.
+PERSONAL_PATHS = (
+    "/compte",
+    "/connexion",
+    "/inscription",
+    "/mot-de-passe-oublie",
+    "/lien/",
+    "/session/",
+    "/equipe/inscription/",
+)
 STATIC_PATHS = ("/static/",)
 NO_STORE = (b"cache-control", b"no-store")
 

@@ -7,7 +7,8 @@ used by the open clients we found; where the documentation was not at hand they 
 - token: ``POST <chorus_oauth_url>`` form ``grant_type=client_credentials``, ``client_id``,
   ``client_secret``, ``scope=openid`` → ``{"access_token", "expires_in"}`` (seconds). The token is kept
   until a minute before it expires (per process, per client id), then asked again; a 401 from the API
-  drops it and the call is tried once more with a new one.
+  drops it and the call is tried once more with a new one. The cache's key holds a hash of the client
+  secret: new credentials never reuse the old ones' token.
 - every call: ``Authorization: Bearer <token>`` and ``cpro-account: base64("login:password")``
   (``chorus_technical_account``), JSON in and out, ``codeRetour`` 0 when it went well.
 - deposit: ``POST <api>/factures/v1/deposer/flux`` ``{"idUtilisateurCourant": 0, "fichierFlux":
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import threading
 import time
 from typing import Any
@@ -119,7 +121,7 @@ def our_status(remote: str) -> str:
     return DEPOSITED
 
 
-_tokens: dict[tuple[str, str], tuple[str, float]] = {}
+_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
@@ -159,7 +161,8 @@ class ChorusClient:
         self.close()
 
     def _token(self, fresh: bool = False) -> str:
-        key = (self.config.oauth_url, self.config.client_id)
+        secret = hashlib.sha256(self.config.client_secret.encode()).hexdigest()
+        key = (self.config.oauth_url, self.config.client_id, secret)
         with _tokens_lock:
             cached = _tokens.get(key)
             if cached is not None and not fresh and cached[1] > time.monotonic():
@@ -238,20 +241,28 @@ class ChorusClient:
             raise ChorusUnavailable("Chorus Pro gave no flux number")
         return Deposit(str(flux_id))
 
-    def status(self, flux_id: str, invoice_number: str) -> RemoteStatus:
-        """What became of the invoice deposited as ``flux_id``."""
+    def find(self, invoice_number: str) -> tuple[str, RemoteStatus] | None:
+        """The invoice as Chorus Pro lists it once integrated (its id there, its status), or None."""
         found = self.call(
             SEARCH_PATH, {"idFournisseur": self.config.supplier_id, "numeroFacture": invoice_number}
         )
         invoices = [item for item in found.get("listeFactures") or [] if isinstance(item, dict)]
-        if invoices:
-            remote = str(invoices[0].get("statut") or "")
-            status = our_status(remote)
-            reason = invoices[0].get("motifRejet") or invoices[0].get("commentaire")
-            text = str(reason)[:MAX_REASON] if status == REJECTED and reason else None
-            if status == REJECTED and text is None:
-                text = remote
-            return RemoteStatus(status, remote, text)
+        if not invoices:
+            return None
+        remote = str(invoices[0].get("statut") or "")
+        status = our_status(remote)
+        reason = invoices[0].get("motifRejet") or invoices[0].get("commentaire")
+        text = str(reason)[:MAX_REASON] if status == REJECTED and reason else None
+        if status == REJECTED and text is None:
+            text = remote
+        remote_id = str(invoices[0].get("idFacture") or invoice_number)
+        return remote_id, RemoteStatus(status, remote, text)
+
+    def status(self, flux_id: str, invoice_number: str) -> RemoteStatus:
+        """What became of the invoice deposited as ``flux_id``."""
+        listed = self.find(invoice_number)
+        if listed is not None:
+            return listed[1]
         report = self.call(FLUX_REPORT_PATH, {"numeroFluxDepot": flux_id})
         state = str(report.get("etatCourantFlux") or "")
         if state in REJECTED_FLUX:

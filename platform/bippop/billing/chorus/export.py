@@ -4,8 +4,13 @@ engagement number, totals, due date, file) and, when some were left out, ``exclu
 
 Exporting records an ``export`` submission, ``pending``, for each invoice it holds (none twice: an
 invoice exported before and not yet marked is exported again without a new row). Left out: an invoice
-whose buyer requires an engagement number the invoice does not carry, and one already on its way
-(deposited through the API, or marked by an operator).
+whose buyer requires an engagement number the invoice does not carry, one whose tenant's billing is on
+hold (an unresolved ``billing_holds`` row: an operator is looking at it), and one already on its way
+(deposited through the API, or marked by an operator). An export holds at most ``MAX_INVOICES``
+invoices (``Plan.more`` says a month has more: choose them by hand for the rest).
+
+The manifest's text cells are the buyer's (typed in the public sign-up wizard): one a spreadsheet would
+take for a formula is kept as text (``bippop.billing.spreadsheet``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy.orm import Session
 from bippop.billing.chorus import submissions
 from bippop.billing.chorus.submissions import EXPORT, PENDING
 from bippop.billing.models import Invoice, InvoiceSubmission
+from bippop.billing.spreadsheet import safe_cell
 from bippop.storage import Storage
 
 MANIFEST = "manifeste.csv"
@@ -51,6 +57,7 @@ class Plan:
     excluded: list[tuple[Invoice, str]] = dataclasses.field(default_factory=list)  # (invoice, code)
     again: set[uuid.UUID] = dataclasses.field(default_factory=set)  # exported before, not yet marked
     credited: dict[uuid.UUID, Invoice] = dataclasses.field(default_factory=dict)
+    more: bool = False  # the month has more than MAX_INVOICES invoices: the first ones only
 
 
 def month_bounds(month: datetime.date) -> tuple[datetime.date, datetime.date]:
@@ -62,7 +69,7 @@ def month_bounds(month: datetime.date) -> tuple[datetime.date, datetime.date]:
 def _candidates(
     session: Session, month: datetime.date | None, invoice_ids: Sequence[uuid.UUID] | None
 ) -> list[Invoice]:
-    query = select(Invoice).order_by(Invoice.year, Invoice.sequence).limit(MAX_INVOICES)
+    query = select(Invoice).order_by(Invoice.year, Invoice.sequence).limit(MAX_INVOICES + 1)
     if invoice_ids is not None:
         query = query.where(Invoice.id.in_(list(invoice_ids)))
     if month is not None:
@@ -80,8 +87,9 @@ def plan(
 ) -> Plan:
     """What an export of ``month`` (issue dates) or of ``invoice_ids`` holds and leaves out; with
     ``lock``, each invoice's Chorus lock is held until the transaction ends (the export itself)."""
-    found = Plan()
     invoices = _candidates(session, month, invoice_ids)
+    found = Plan(more=len(invoices) > MAX_INVOICES)
+    invoices = invoices[:MAX_INVOICES]
     for invoice in sorted(invoices, key=lambda item: item.id) if lock else ():
         submissions.lock(session, invoice.id, wait=True)
     for invoice in invoices:
@@ -94,6 +102,9 @@ def plan(
                 continue
         if submissions.engagement_missing(session, invoice):
             found.excluded.append((invoice, submissions.ENGAGEMENT_MISSING))
+            continue
+        if submissions.held(session, invoice):
+            found.excluded.append((invoice, submissions.HELD))
             continue
         found.included.append(invoice)
         if invoice.credits_invoice_id is not None:
@@ -110,10 +121,10 @@ def _row(invoice: Invoice) -> list[str]:
         "avoir" if invoice.kind == "credit_note" else "facture",
         invoice.issue_date.isoformat(),
         invoice.due_date.isoformat(),
-        str(buyer.get("name") or ""),
-        str(buyer.get("siret") or ""),
-        str(buyer.get("service_code") or ""),
-        str(buyer.get("engagement_number") or ""),
+        safe_cell(str(buyer.get("name") or "")),
+        safe_cell(str(buyer.get("siret") or "")),
+        safe_cell(str(buyer.get("service_code") or "")),
+        safe_cell(str(buyer.get("engagement_number") or "")),
         f"{invoice.total_excl_vat:.2f}",
         f"{invoice.vat_total:.2f}",
         f"{invoice.total_incl_vat:.2f}",
@@ -124,6 +135,7 @@ def _row(invoice: Invoice) -> list[str]:
 EXCLUSION_WORDS = {
     submissions.ENGAGEMENT_MISSING: "numéro d'engagement requis et absent",
     submissions.ALREADY_SUBMITTED: "déjà transmise à Chorus Pro",
+    submissions.HELD: "facturation suspendue (blocage en cours)",
 }
 
 

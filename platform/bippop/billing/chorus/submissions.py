@@ -8,7 +8,9 @@ the API, what became of it, and the operator's own marks for what went by the po
   operator asks again), whose buyer has the engagement number it requires, and whose tenant has no
   unresolved billing hold (``billing_holds``: an operator is looking at its billing).
 - **Statuses.** A deposit Chorus Pro took is ``deposited`` (``remote_id``: the flux number); Chorus Pro
-  unavailable (timeout, 5xx) leaves it ``pending`` without a ``remote_id``, tried again later; a refusal
+  unavailable (timeout, 5xx) leaves it ``pending`` without a ``remote_id``, tried again later (a call
+  that timed out may have been taken all the same: before depositing again, the invoice's number is
+  looked up on Chorus Pro, and one found there is recorded as it stands, never deposited twice); a refusal
   (4xx, bad credentials) is ``failed`` with Chorus Pro's words in ``reason``. Checking then moves it to
   ``rejected`` (with the reason) or ``paid``.
 
@@ -160,12 +162,18 @@ def filename(invoice: Invoice) -> str:
 class Attempt:
     flux_id: str | None = None
     error: ChorusError | None = None
+    found: RemoteStatus | None = None  # a retry found the invoice already on Chorus Pro (flux_id: its id)
 
 
 def transmit(client: ChorusClient, storage: Storage, claimed: Claim) -> Attempt:
-    """Deposit the claimed invoice (slow: the PDF, then the call); never raises for Chorus Pro."""
-    pdf = pdf_of(storage, claimed.invoice, claimed.credited)
+    """Deposit the claimed invoice (slow: the PDF, then the call); never raises for Chorus Pro. A retry
+    first looks the invoice up: the earlier call may have been taken without an answer reaching us."""
     try:
+        if claimed.submission is not None:
+            listed = client.find(claimed.invoice.number)
+            if listed is not None:
+                return Attempt(flux_id=listed[0], found=listed[1])
+        pdf = pdf_of(storage, claimed.invoice, claimed.credited)
         return Attempt(flux_id=client.deposit(pdf, filename(claimed.invoice)).flux_id)
     except ChorusError as exc:
         return Attempt(error=exc)
@@ -177,7 +185,10 @@ def record(session: Session, claimed: Claim, attempt: Attempt) -> InvoiceSubmiss
         id=uuid.uuid4(), invoice_id=claimed.invoice.id, channel=API, status=PENDING
     )
     submission.checked_at = clock.now()
-    if attempt.flux_id is not None:
+    if attempt.found is not None:
+        submission.status, submission.remote_id = attempt.found.status or DEPOSITED, attempt.flux_id
+        submission.reason = attempt.found.reason if submission.status == REJECTED else None
+    elif attempt.flux_id is not None:
         submission.status, submission.remote_id, submission.reason = DEPOSITED, attempt.flux_id, None
     elif isinstance(attempt.error, ChorusRefused):
         submission.status, submission.reason = FAILED, attempt.error.reason
@@ -264,9 +275,10 @@ def mark(
     submission = session.get(InvoiceSubmission, submission_id)
     if submission is None or submission.channel != EXPORT:
         return NOT_FOUND
+    lock(session, submission.invoice_id, wait=True)
+    session.refresh(submission)  # as it is now, under the lock: another mark may have ended it
     if status not in MARKS or submission.status in (REJECTED, PAID):
         return ALREADY_SUBMITTED
-    lock(session, submission.invoice_id, wait=True)
     submission.status = status
     submission.reason = ((reason or "")[:MAX_REASON] or None) if status == REJECTED else None
     submission.checked_at = clock.now()

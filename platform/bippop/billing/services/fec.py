@@ -50,7 +50,7 @@ SALES_ACCOUNT = ("706", "Prestations de services")
 VAT_ACCOUNT = ("44571", "TVA collectée")
 BANK_ACCOUNT = ("512", "Banque")
 ZERO = Decimal("0.00")
-_UNSAFE = re.compile(r"[\t\r\n]+")
+_UNSAFE = re.compile(r"[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]+")  # tabs and every line break
 _NOT_CODE = re.compile(r"[^A-Z0-9]")
 
 

@@ -3,11 +3,14 @@
 - **Terms.** A plan is priced per inhabitant (unit price, optional floor and cap, floor ≤ cap), flat
   (one price a period), or in population bands (``up_to`` increasing, the last band open-ended). Amounts
   accept a comma or a point for the decimals (« 0,25 », « 0.25 »); the VAT rate is 0 to 100 percent.
-- **Re-pricing** adds a ``platform.plan_prices`` version from a day on, never earlier than the start of
-  the plan's next calendar period: a period already begun keeps the price it began with
-  (``pricing.plan_as_of``). A second re-pricing for the same (future) day replaces the first.
+- **Re-pricing** adds a ``platform.plan_prices`` version from the first day of a calendar period on,
+  never earlier than the start of the plan's next one: a period already begun keeps the price it began
+  with (``pricing.plan_as_of``), and no period is ever priced twice. A second re-pricing for the same
+  (future) day replaces the first, even at once (``insert … on conflict do update``).
 - **Archiving** stops offering a plan (``pricing.offered_plans``); subscriptions on it keep it. The
-  default plan is never archived, and an archived plan is never made the default.
+  default plan is never archived, and an archived plan is never made the default: both read the plan
+  again under its row lock (and making a default locks the current one first), and the database refuses
+  an archived default whatever happens (``ck_plans_default_not_archived``).
 
 These functions apply the rules and change rows; the co-op's console records who did it
 (``coop/services/plans.py``): billing knows nothing of the console's audit log.
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.billing.models import PERIODS, PLAN_KINDS, Plan, PlanPrice
@@ -32,7 +37,8 @@ from bippop.web.i18n import _
 BAND_ROWS = 5  # rows of the bands form; blank ones are ignored
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 NAME_MAX = 120
-NUMBER_PATTERN = re.compile(r"^\d{1,12}(?:[.,]\d{1,6})?$")
+NUMBER_PATTERN = re.compile(r"^[0-9]{1,12}(?:[.,][0-9]{1,6})?$", re.ASCII)
+POPULATION_PATTERN = re.compile(r"[0-9]{1,9}", re.ASCII)
 UNIT_PLACES, UNIT_MAX = 4, Decimal("999999")  # Numeric(10, 4)
 AMOUNT_PLACES, AMOUNT_MAX = 2, Decimal("9999999999")  # Numeric(12, 2)
 POPULATION_MAX = 100_000_000
@@ -164,7 +170,7 @@ def parse_bands(form: Mapping[str, str]) -> tuple[list[dict[str, Any]], dict[str
         elif not last and not up_to_text:
             errors[f"band_up_to_{n}"] = _("Enter the largest population of this band.")
         elif up_to_text:
-            if not up_to_text.isdigit() or not 0 < int(up_to_text) <= POPULATION_MAX:
+            if not POPULATION_PATTERN.fullmatch(up_to_text) or not 0 < int(up_to_text) <= POPULATION_MAX:
                 errors[f"band_up_to_{n}"] = _("Enter a whole number of inhabitants, such as 5000.")
             elif int(up_to_text) <= previous:
                 errors[f"band_up_to_{n}"] = _("Each band must go above the one before it.")
@@ -204,7 +210,8 @@ def next_period_start(period: str, today: datetime.date) -> datetime.date:
 def parse_effective_from(
     text: str, period: str, today: datetime.date
 ) -> tuple[datetime.date | None, str | None]:
-    """The day a new price starts: blank, the start of the next period; else a day on or after it."""
+    """The day a new price starts: blank, the start of the next period; else the first day of a period
+    on or after it."""
     earliest = next_period_start(period, today)
     if not text:
         return earliest, None
@@ -216,6 +223,12 @@ def parse_effective_from(
         return None, _("A new price cannot change a period already begun: choose %(day)s or later.") % {
             "day": earliest.isoformat()
         }
+    begins = calendar_period(period, day)
+    if begins.start != day:
+        return None, _(
+            "A new price starts on the first day of a period: choose %(day)s (or the first day of a later "
+            "period)."
+        ) % {"day": begins.end.isoformat()}
     return day, None
 
 
@@ -256,21 +269,26 @@ async def reprice_plan(
     errors.update(term_errors)
     if errors or terms is None or day is None:
         return Outcome(plan=plan, errors=errors)
-    version = await session.scalar(
-        select(PlanPrice).where(PlanPrice.plan_id == plan.id, PlanPrice.effective_from == day)
+    # A version for a day still to come is replaced (never one already begun), even by two at once.
+    columns = {**terms.columns(), "created_by": staff_id}
+    statement = (
+        insert(PlanPrice)
+        .values(id=uuid.uuid4(), plan_id=plan.id, effective_from=day, **columns)
+        .on_conflict_do_update(
+            index_elements=["plan_id", "effective_from"], set_={**columns, "updated_at": func.now()}
+        )
+        .returning(PlanPrice.id)
     )
-    if version is None:  # a version for a day still to come is replaced, never one already begun
-        version = PlanPrice(plan_id=plan.id, effective_from=day)
-        session.add(version)
-    for name, value in terms.columns().items():
-        setattr(version, name, value)
-    version.created_by = staff_id
-    await session.flush()
+    version_id = (await session.execute(statement)).scalar_one()
+    version = await session.get(PlanPrice, version_id, populate_existing=True)
+    assert version is not None
     return Outcome(plan=plan, price=version)
 
 
 async def archive_plan(session: AsyncSession, plan: Plan, *, now: datetime.datetime) -> Outcome:
-    """No longer offered; its subscriptions keep it. Refused for the default plan."""
+    """No longer offered; its subscriptions keep it. Refused for the default plan (read under the row's
+    lock: made the default at the same moment, it is refused)."""
+    await session.refresh(plan, with_for_update=True)
     if plan.is_default:
         return Outcome(
             plan=plan,
@@ -284,7 +302,12 @@ async def archive_plan(session: AsyncSession, plan: Plan, *, now: datetime.datet
 
 
 async def make_default_plan(session: AsyncSession, plan: Plan) -> Outcome:
-    """The plan councils get unless they choose another (one default at a time)."""
+    """The plan councils get unless they choose another (one default at a time). The switch is
+    serialised (an advisory lock, then the current default's row and this plan's, read again): two at
+    once end with one default, and a plan archived meanwhile is refused."""
+    await session.execute(text("select pg_advisory_xact_lock(hashtextextended('plans:default', 0))"))
+    await session.execute(select(Plan.id).where(Plan.is_default).with_for_update())
+    await session.refresh(plan, with_for_update=True)
     if plan.archived_at is not None:
         return Outcome(plan=plan, errors={"form": _("An archived plan cannot be the default.")})
     if plan.is_default:

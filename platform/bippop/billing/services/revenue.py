@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import collectivities
 from bippop.billing.models import CREDIT_NOTE, INVOICE, BillingProfile, Invoice, Payment, Plan, Subscription
+from bippop.billing.periods import calendar_period
 from bippop.billing.pricing import plan_as_of, versions_query, yearly_price
 from bippop.billing.services.ledger import balance_column, paid_column
+from bippop.billing.spreadsheet import safe_cell
 from bippop.tenants.models import Tenant
 
 ZERO = Decimal("0.00")
@@ -204,7 +206,7 @@ async def subscribed(session: AsyncSession, today: datetime.date) -> list[Subscr
     found = []
     for tenant_id, kind, code, population, own, sub in rows:
         plan = plans[sub or own]
-        priced = plan_as_of(plan, versions, today)
+        priced = plan_as_of(plan, versions, calendar_period(plan.period, today).start)  # this period's
         found.append(
             Subscribed(tenant_id, departement_of(kind, code), plan.name, yearly_price(priced, population))
         )
@@ -280,7 +282,7 @@ def decimal_comma(value: Decimal) -> str:
 
 def _cell(text: str) -> str:
     """Text a spreadsheet would take for a formula (« =… ») is kept as text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return safe_cell(text)
 
 
 def documents_csv(docs: Iterable[Document]) -> bytes:

@@ -34,8 +34,12 @@ async def signed_out(request: Request) -> Response[Any]:
     return response
 
 
+MAX_PAGE = 100_000  # beyond, an offset no list reaches (and a huge one overflows PostgreSQL's bigint)
+
+
 def page_number(request: Request) -> int:
+    """The ``?page=`` asked for, 1 to ``MAX_PAGE`` (1 when it is not a number)."""
     try:
-        return max(1, int(request.query_params.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(str(request.query_params.get("page", "1"))[:12])))
     except ValueError:
         return 1

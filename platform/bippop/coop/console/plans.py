@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts.permissions import allowed, requires
 from bippop.billing.models import Plan, PlanPrice
+from bippop.billing.periods import calendar_period
 from bippop.billing.pricing import plan_as_of, versions_query
 from bippop.billing.services.plans import BAND_ROWS, Outcome, next_period_start
 from bippop.coop.console.common import COOP_ONLY, current_staff, signed_out
@@ -113,10 +114,11 @@ async def _plan_page(
     values: dict[str, str] | None = None,
 ) -> Response[str]:
     today = clock.today()
+    begun = calendar_period(plan.period, today).start  # the current period is priced as it began
     versions = list(await db_session.scalars(versions_query([plan.id])))
-    current = plan_as_of(plan, versions, today)
+    current = plan_as_of(plan, versions, begun)
     applied = max(
-        (v for v in versions if v.effective_from <= today), key=lambda v: v.effective_from, default=None
+        (v for v in versions if v.effective_from <= begun), key=lambda v: v.effective_from, default=None
     )
     history: list[dict[str, Any]] = [
         {"from": None, "price": describe(plan, plan.kind), "vat_rate": plan.vat_rate, "state": "past"}
@@ -128,7 +130,7 @@ async def _plan_page(
     for row, version in zip(history, [None, *versions], strict=True):
         if version is applied:
             row["state"] = "current"
-        elif version is not None and version.effective_from > today:
+        elif version is not None and version.effective_from > begun:
             row["state"] = "coming"
     context = {
         "plan": plan,
@@ -178,7 +180,7 @@ class PlansController(Controller):
         versions = list(await db_session.scalars(versions_query([p.id for p in plans])))
         rows = []
         for plan in plans:
-            current = plan_as_of(plan, versions, today)
+            current = plan_as_of(plan, versions, calendar_period(plan.period, today).start)
             rows.append(
                 {
                     "plan": plan,
