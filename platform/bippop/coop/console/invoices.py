@@ -1,6 +1,8 @@
 """Console pages: invoices (``/factures``) — the list with filters and the periods held back, one
-invoice (lines, parties, payments, Chorus Pro deposits), its PDF, a credit note, and issuing a tenant's
-due invoices on demand. The two actions go through a confirmation page; the PDF is made once the
+invoice (lines, parties, payments, Chorus Pro deposits), its PDF, a credit note, issuing a tenant's
+due invoices on demand, and the corrected invoice of a period invoice credited in full (Chorus Pro
+rejected it: the same lines, to the buyer as its billing details are now). The actions go through a
+confirmation page; the PDF is made once the
 issue is committed (a storage outage leaves the invoice, its number, and a « generate again »)."""
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts.permissions import requires
 from bippop.billing.models import Invoice
-from bippop.billing.services import documents
+from bippop.billing.services import documents, issuing, reissue
 from bippop.billing.services.parties import ENGAGEMENT_MISSING, SELLER_INCOMPLETE, SIRET_INVALID
 from bippop.coop.console.common import COOP_ONLY, current_staff, page_number, signed_out
 from bippop.coop.services import invoices as service
@@ -31,7 +33,7 @@ from bippop.web.i18n import _
 from bippop.web.pages import render
 
 PATH = "/factures"
-DONE = ("issued", "nothing", "held", "credit_note", "payment", "pdf", "pdf_failed")
+DONE = ("issued", "nothing", "held", "credit_note", "payment", "pdf", "pdf_failed", "reissued")
 
 
 def status_labels() -> dict[str, str]:
@@ -63,7 +65,23 @@ def hold_words() -> dict[str, tuple[str, str]]:
     }
 
 
-async def _store_documents(
+def reissue_refusals() -> dict[str, str]:
+    """Why the corrected invoice may not be issued (a refusal code of ``billing.services.reissue`` or a
+    hold's reason, the latter with what to do)."""
+    words = {
+        reissue.NOT_PERIOD: _("Only an invoice of a subscription period can be issued again this way."),
+        reissue.NOT_CREDITED: _(
+            "This invoice is not credited in full: issue a credit note for it first, then the corrected "
+            "invoice."
+        ),
+        reissue.NO_PROFILE: _("This tenant has no billing details any more."),
+    }
+    for code, (wrong, todo) in hold_words().items():
+        words[code] = f"{wrong} {todo}"
+    return words
+
+
+async def store_documents(
     request: Request[Any, Any, Any], db_session: AsyncSession, ids: list[uuid.UUID]
 ) -> bool:
     """Make and store the PDFs of committed documents; False if one could not be stored."""
@@ -153,7 +171,7 @@ class InvoicesController(Controller):
         settings = request.app.state.settings
         outcome = await service.issue_for_tenant(db_session, settings, staff.id, tenant.id, clock.today())
         await db_session.commit()
-        stored = await _store_documents(request, db_session, outcome.issued)
+        stored = await store_documents(request, db_session, outcome.issued)
         done = "issued" if outcome.issued else ("held" if outcome.held else "nothing")
         if outcome.issued and not stored:
             done = "pdf_failed"
@@ -200,7 +218,7 @@ class InvoicesController(Controller):
             return await signed_out(request)
         if await db_session.get(Invoice, invoice_id) is None:
             raise NotFoundException()
-        stored = await _store_documents(request, db_session, [invoice_id])
+        stored = await store_documents(request, db_session, [invoice_id])
         return Redirect(f"{PATH}/{invoice_id}?fait={'pdf' if stored else 'pdf_failed'}", status_code=303)
 
     @get("/{invoice_id:uuid}/avoir", opt=COOP_ONLY)
@@ -241,8 +259,68 @@ class InvoicesController(Controller):
             )
         await db_session.commit()
         if note.pdf_key is None:
-            await _store_documents(request, db_session, [note.id])
+            await store_documents(request, db_session, [note.id])
         return Redirect(f"{PATH}/{note.id}?fait=credit_note", status_code=303)
+
+
+class ReissueController(Controller):
+    """« Issue the corrected invoice » of a period invoice credited in full."""
+
+    path = PATH
+    guards = [requires("coop.billing")]
+
+    @get("/{invoice_id:uuid}/reemettre", opt=COOP_ONLY)
+    async def reissue_form(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        invoice_id: FromPath[uuid.UUID],
+    ) -> Response[Any]:
+        if await current_staff(request, db_session) is None:
+            return await signed_out(request)
+        planned = await service.reissue_plan(db_session, request.app.state.settings, invoice_id)
+        if planned is None:
+            raise NotFoundException()
+        return _reissue_page(request, planned)
+
+    @post("/{invoice_id:uuid}/reemettre", opt=COOP_ONLY)
+    async def reissue(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        invoice_id: FromPath[uuid.UUID],
+    ) -> Response[Any]:
+        staff = await current_staff(request, db_session)
+        if staff is None:
+            return await signed_out(request)
+        settings = request.app.state.settings
+        done = await service.reissue_invoice(db_session, settings, staff.id, invoice_id)
+        if done is None:
+            raise NotFoundException()
+        if done.issued is None:
+            refused = _reissue_page(request, done, status=400)
+            await db_session.rollback()  # nothing issued: the profile's lock goes
+            return refused
+        new_id = done.issued.id
+        await db_session.commit()
+        if (await db_session.get_one(Invoice, new_id)).pdf_key is None:
+            await store_documents(request, db_session, [new_id])
+        return Redirect(f"{PATH}/{new_id}?fait=reissued", status_code=303)
+
+
+def _reissue_page(
+    request: Request[Any, Any, Any], planned: reissue.Reissue, status: int = 200
+) -> Response[Any]:
+    draft = planned.draft
+    context = {
+        "original": planned.original,
+        "draft": draft,
+        "issued": planned.issued,
+        "refusal": reissue_refusals().get(planned.refusal or "", planned.refusal),
+        "lines": [line.as_json() for line in draft.lines] if draft else [],
+        "totals": issuing.totals(draft.lines) if draft else None,
+    }
+    return render(request, "coop/invoices/confirm_reissue.html", context, status_code=status)
 
 
 async def invoice_page(
@@ -271,4 +349,4 @@ async def invoice_page(
     return render(request, "coop/invoices/detail.html", context, status_code=status)
 
 
-CONTROLLERS: list[Any] = [InvoicesController]
+CONTROLLERS: list[Any] = [InvoicesController, ReissueController]

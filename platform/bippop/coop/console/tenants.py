@@ -1,6 +1,7 @@
 """Console pages: one tenant (``/collectivites/{slug}``) — its page, support notes, custom domains, and
 its lifecycle actions, each a confirmation page (GET) and the action (POST): suspend, reactivate,
-export, delete, move, resend the administrator's invitation. Parse, one use case, render or redirect;
+export, delete, move, resend the administrator's invitation (changing its plan: ``plan_change``).
+Parse, one use case, render or redirect;
 after the commit, the host cache is cleared, the job enqueued or the mail announced."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop import clock
 from bippop.accounts.permissions import requires
 from bippop.coop import lifecycle_jobs
+from bippop.coop.console import plan_change
 from bippop.coop.console.common import COOP_ONLY, current_staff, signed_out
 from bippop.coop.services import lifecycle
 from bippop.coop.services.lifecycle import ActionOutcome
@@ -255,4 +257,4 @@ class TenantPageController(Controller):
         return Redirect(_tenant_url(tenant, verb), status_code=303)
 
 
-CONTROLLERS: list[Any] = [TenantPageController]
+CONTROLLERS: list[Any] = [TenantPageController, *plan_change.CONTROLLERS]  # « change plan »: its own module

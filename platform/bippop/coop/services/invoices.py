@@ -1,6 +1,7 @@
 """The console's invoices: the list with what is owed on each (``billing.services.ledger``), one
-invoice with its payments and Chorus Pro deposits, the periods held back, and the two actions — issue a
-tenant's due invoices now, credit an invoice in full — each audited in its own transaction."""
+invoice with its payments and Chorus Pro deposits, the periods held back, and the actions — issue a
+tenant's due invoices now, credit an invoice in full, issue the corrected invoice of a period invoice
+credited in full (``billing.services.reissue``) — each audited in its own transaction."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bippop.billing.models import (
     InvoiceSubmission,
     Payment,
 )
-from bippop.billing.services import issuing, run
+from bippop.billing.services import issuing, reissue, run
 from bippop.billing.services.ledger import balance_column, credited_column, paid_column
 from bippop.config import Settings
 from bippop.coop import audit
@@ -179,7 +180,22 @@ async def invoice_detail(
         "submissions": list(submissions),
         "credited_invoice": credited_invoice,
         "may_credit": invoice.kind == INVOICE and credited < invoice.total_incl_vat,
+        "correction": await _correction(session, credited_invoice or invoice),
     }
+
+
+async def _correction(session: AsyncSession, invoice: Invoice) -> dict[str, Any] | None:
+    """For a period invoice (or the one a credit note credits): whether its corrected invoice may be
+    issued now (credited in full, not issued again yet) and the corrected invoice if it was."""
+    key = reissue.reissue_key(invoice)
+    if key is None:
+        return None
+    issued = await session.scalar(select(Invoice).where(Invoice.run_key == key))
+    credited = await session.scalar(select(credited_column()).where(Invoice.id == invoice.id)) or 0
+    may = issued is None and credited >= invoice.total_incl_vat
+    if not may and issued is None:
+        return None
+    return {"original": invoice, "may": may, "issued": issued}
 
 
 async def credit_in_full(session: AsyncSession, staff_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice | None:
@@ -211,6 +227,39 @@ async def credit_in_full(session: AsyncSession, staff_id: uuid.UUID, invoice_id:
         amount=str(note.total_incl_vat),
     )
     return note
+
+
+async def reissue_plan(
+    session: AsyncSession, settings: Settings, invoice_id: uuid.UUID
+) -> reissue.Reissue | None:
+    """What « issue the corrected invoice » would issue (the buyer as its billing profile is now), or
+    why it is refused; None when there is no such document."""
+    invoice = await session.get(Invoice, invoice_id)
+    if invoice is None:
+        return None
+    return await session.run_sync(lambda s: reissue.plan(s, settings, invoice))
+
+
+async def reissue_invoice(
+    session: AsyncSession, settings: Settings, staff_id: uuid.UUID, invoice_id: uuid.UUID
+) -> reissue.Reissue | None:
+    """The corrected invoice of a period invoice credited in full, issued once (a second submit gets
+    the same one, audited once); None when there is no such document."""
+    if await session.get(Invoice, invoice_id) is None:
+        return None
+    done = await session.run_sync(lambda s: reissue.reissue(s, settings, invoice_id))
+    if done.draft is not None and done.issued is not None:  # issued by this request
+        audit.record(
+            session,
+            "invoice.reissue",
+            staff_id=staff_id,
+            tenant_id=done.original.tenant_id,
+            target=str(done.original.id),
+            number=done.issued.number,
+            original=done.original.number,
+            amount=str(done.issued.total_incl_vat),
+        )
+    return done
 
 
 async def issue_for_tenant(

@@ -23,7 +23,8 @@ from bippop.accounts.models import AccountToken, Person
 from bippop.accounts.services.people import with_role
 from bippop.accounts.staff_models import Staff
 from bippop.billing.models import BillingProfile, Invoice, Plan
-from bippop.billing.pricing import yearly_price
+from bippop.billing.periods import calendar_period
+from bippop.billing.pricing import plan_as_of, versions_query, yearly_price
 from bippop.coop.models import AuditEntry, SupportNote, TenantUsage
 from bippop.tenants.models import Tenant
 
@@ -103,8 +104,14 @@ async def overview(
 ) -> TenantOverview:
     profile = await session.get(BillingProfile, tenant.id)
     plan = await session.get(Plan, profile.plan_id) if profile is not None else None
-    price = yearly_price(plan, profile.population) if plan is not None and profile is not None else None
-    month = clock.paris_day(now).replace(day=1)  # the councils' month
+    today = clock.paris_day(now)
+    price = None
+    if plan is not None and profile is not None:
+        # The price the current period began with (a re-pricing applies from the next period on).
+        versions = list(await session.scalars(versions_query([plan.id])))
+        priced = plan_as_of(plan, versions, calendar_period(plan.period, today).start)
+        price = yearly_price(priced, profile.population)
+    month = today.replace(day=1)  # the councils' month
     usage = await session.get(TenantUsage, (tenant.id, month))
     history = await _history(session, tenant.id)
     admins, invitations = await _people(tenant, tenant_session, now)
