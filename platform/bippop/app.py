@@ -28,8 +28,8 @@ from bippop.aid.coordination import COORDINATION_CONTROLLERS
 from bippop.aid.impact import ImpactController
 from bippop.aid.portal import PORTAL_CONTROLLERS
 from bippop.appearance import APPEARANCE_CONTROLLERS
-from bippop.billing.portal import BILLING_PORTAL_CONTROLLERS
 from bippop.assembly import wire_site_pages
+from bippop.billing.portal import BILLING_PORTAL_CONTROLLERS
 from bippop.broker import build_broker, configure_broker
 from bippop.collectivities import store as collectivities_store
 from bippop.config import MAIN_CLUSTER, Settings, get_settings
