@@ -212,7 +212,6 @@ def no_bare_tenants_left(request: pytest.FixtureRequest) -> Iterator[None]:
         session.execute(
             text(
                 "delete from platform.tenants t where t.created_at >= :started "
-                "and t.status in ('active', 'suspended', 'deleting') "
                 "and not exists (select 1 from pg_namespace n where n.nspname = t.schema_name)"
             ),
             {"started": started},
