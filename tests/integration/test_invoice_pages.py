@@ -70,7 +70,7 @@ def test_the_list_the_invoice_and_its_facturx_pdf(billing: Billing, resources: P
         for shown in ("SERV-1", "21690123100011", "123456782", "4,105.00", "Abonnement Bip Pop"):
             assert shown in page.text
         assert f'action="/factures/{invoice.id}/paiements"' in page.text and 'name="paid_on"' in page.text
-        assert f'action="/factures/{invoice.id}/chorus"' in page.text
+        assert f'href="/factures/{invoice.id}/chorus"' in page.text  # its confirmation page first
         pdf = console.get(f"/factures/{invoice.id}/pdf")
         assert console.get(f"/factures/{uuid.uuid4()}").status_code == 404
         assert console.get(f"/factures/{uuid.uuid4()}/pdf").status_code == 404
