@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import facturx
 import pytest
 from invoicing_support import SIRET, Billing, billing_kit
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from bippop.billing.services.subscriptions import change_plan
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.storage import LocalStorage, StorageUnavailable, storage_from_settings
+from facturx_check import schematron_failures
 
 CENT = Decimal("0.01")
 
@@ -235,3 +237,7 @@ def test_a_change_of_plan_mid_year_credits_and_charges_to_the_cent(
         ]
         balance = session.scalar(select(balance_column()).where(Invoice.id == first.id))
     assert balance == first.total_incl_vat - credit.total_incl_vat
+    # What the run and the change issued are Factur-X documents breaking no EN 16931 rule.
+    for document, credited in ((first, None), (credit, first), (charge, None)):
+        _name, xml = facturx.get_xml_from_pdf(documents.make_pdf(document, credited), check_xsd=True)
+        assert schematron_failures(xml) == [], document.number
