@@ -53,6 +53,7 @@ def action_labels() -> dict[str, str]:
 def core_action_labels() -> dict[str, str]:
     return {
         "sign_in": _("Signed in"),
+        "billing_details_changed": _("Billing details changed"),
         "sign_in_failed": _("Sign-in refused"),
         "sign_out": _("Signed out"),
         "sign_out_everywhere": _("Signed out on all devices"),

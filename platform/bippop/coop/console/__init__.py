@@ -6,10 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from bippop.coop.console import chorus, invoices, journal, payments, plans, revenue, staff, tenants
+from bippop.coop.console import (
+    billing_details,
+    chorus,
+    invoices,
+    journal,
+    payments,
+    plans,
+    revenue,
+    staff,
+    tenants,
+)
 
 CONSOLE_CONTROLLERS: list[Any] = [
     *tenants.CONTROLLERS,
+    *billing_details.CONTROLLERS,
     *staff.CONTROLLERS,
     *plans.CONTROLLERS,
     *invoices.CONTROLLERS,

@@ -38,6 +38,7 @@ def action_labels() -> dict[str, str]:
         "staff.sign_in": _("Signed in"),
         "staff.sign_out": _("Signed out"),
         "tenant.suspend": _("Tenant suspended"),
+        "tenant.billing_details": _("Billing details corrected"),
         "tenant.reactivate": _("Tenant reactivated"),
         "tenant.export": _("Tenant data exported"),
         "tenant.delete": _("Tenant closed for deletion"),
