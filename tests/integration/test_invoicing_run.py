@@ -13,7 +13,7 @@ from typing import Any
 import facturx
 import pytest
 from invoicing_support import SIRET, Billing, billing_kit
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bippop import clock
 from bippop.billing.models import (
@@ -30,6 +30,7 @@ from bippop.billing.services.subscriptions import change_plan
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.storage import LocalStorage, StorageUnavailable, storage_from_settings
+from bippop.tenants.models import Tenant
 from facturx_check import schematron_failures
 
 CENT = Decimal("0.01")
@@ -241,3 +242,12 @@ def test_a_change_of_plan_mid_year_credits_and_charges_to_the_cent(
     for document, credited in ((first, None), (credit, first), (charge, None)):
         _name, xml = facturx.get_xml_from_pdf(documents.make_pdf(document, credited), check_xsd=True)
         assert schematron_failures(xml) == [], document.number
+
+
+def test_a_portal_being_deleted_is_not_invoiced_even_on_demand(billing: Billing) -> None:
+    town = billing.tenant(billing.plan())
+    with billing.resources.admin_sessions().begin() as session:
+        session.execute(update(Tenant).where(Tenant.id == town).values(status="deleting"))
+    with clock.use(billing.clock()), billing.resources.sessions().begin() as session:
+        assert run.bill_tenant(session, billing.settings, town, billing.day(3, 1)).issued == []
+    assert billing.invoices(town) == []

@@ -117,7 +117,9 @@ def bill_tenant(
     run = TenantRun(tenant_id)
     profile = lock_profile(session, tenant_id)
     tenant = session.get(Tenant, tenant_id)
-    if profile is None or tenant is None or ensure_subscription(session, tenant_id) is None:
+    if profile is None or tenant is None or tenant.status not in BILLED_STATUSES:
+        return run  # a portal closed (being deleted) or never opened is not invoiced, on demand either
+    if ensure_subscription(session, tenant_id) is None:
         return run
     subscriptions = subscriptions_of(session, tenant_id)
     plans = {
