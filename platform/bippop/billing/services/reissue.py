@@ -8,7 +8,8 @@ again — the same lines and period, to the buyer as the billing profile says *n
   ``…:r1`` is ``…:r2``): derived from the original only, so a second submit (a double click, two
   operators at once) returns the invoice already issued (``issuing.issue`` dedupes on the key).
 - **Refused** (a code of ``REFUSALS`` or of ``parties.HOLD_REASONS``) for a credit note, an invoice of
-  no period, one not credited in full, a tenant without a billing profile, or a profile the run
+  no period, one not credited in full, one a change of plan credited in part (the new plan's invoice
+  bills the days after the change already: issuing the old lines again would bill them twice), a tenant without a billing profile, or a profile the run
   would hold (engagement number missing, SIRET invalid, the co-op's identity incomplete).
 - The caller holds nothing; ``reissue`` locks the tenant's billing profile (as the run and a change of
   plan do) and issues in the caller's transaction, which commits.
@@ -35,7 +36,8 @@ from bippop.config import Settings
 NOT_PERIOD = "not_period"  # a credit note, or an invoice of no subscription period
 NOT_CREDITED = "not_credited"  # not credited in full: it still stands
 NO_PROFILE = "no_profile"  # the tenant has no billing profile any more
-REFUSALS = (NOT_PERIOD, NOT_CREDITED, NO_PROFILE)
+PLAN_CHANGED = "plan_changed"  # a change of plan credited part of it: its days are billed twice again
+REFUSALS = (NOT_PERIOD, NOT_CREDITED, NO_PROFILE, PLAN_CHANGED)
 _REISSUE = re.compile(r":r(\d+)$")
 
 
@@ -75,6 +77,17 @@ def fully_credited(session: Session, invoice: Invoice) -> bool:
     return credited >= invoice.total_incl_vat
 
 
+def plan_changed(session: Session, invoice: Invoice) -> bool:
+    """Whether a change of plan credited part of ``invoice`` (its credit note's run key is
+    ``<tenant>:<day>:credit``, see ``subscriptions.change_plan``)."""
+    found = session.scalar(
+        select(Invoice.id)
+        .where(Invoice.credits_invoice_id == invoice.id, Invoice.run_key.like("%:credit"))
+        .limit(1)
+    )
+    return found is not None
+
+
 def _line(line: dict[str, Any]) -> Line:
     """A line of the original as it was priced (the plan and population kept when it had them)."""
     base = Line(
@@ -106,6 +119,8 @@ def plan(session: Session, settings: Settings, original: Invoice, *, lock: bool 
     issued = session.scalar(select(Invoice).where(Invoice.run_key == key))
     if issued is not None:
         return Reissue(original, None, None, issued)
+    if plan_changed(session, original):
+        return Reissue(original, PLAN_CHANGED, None)
     if not fully_credited(session, original):
         return Reissue(original, NOT_CREDITED, None)
     if profile is None:

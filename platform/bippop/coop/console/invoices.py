@@ -75,10 +75,30 @@ def reissue_refusals() -> dict[str, str]:
             "invoice."
         ),
         reissue.NO_PROFILE: _("This tenant has no billing details any more."),
+        reissue.PLAN_CHANGED: _(
+            "A change of plan already credited part of this invoice and invoiced the days after it on "
+            "the new plan: issuing it again would bill those days twice. Correct the invoice of the "
+            "change instead."
+        ),
     }
     for code, (wrong, todo) in hold_words().items():
         words[code] = f"{wrong} {todo}"
     return words
+
+
+def credit_refusals() -> dict[str, str]:
+    """Why an invoice may not be credited in full (a code of ``coop.services.invoices``)."""
+    return {
+        service.CREDITED: _("This document cannot be credited: it is a credit note or is credited already."),
+        service.PART_CREDITED: _(
+            "Part of this invoice is already credited (change of plan): a credit note of all its lines "
+            "would credit more than it is still worth, so it cannot be issued here."
+        ),
+        service.HAS_PAYMENTS: _(
+            "This invoice has payments recorded: a refund is arranged with the council outside the "
+            "platform; its credit note cannot be issued here."
+        ),
+    }
 
 
 async def store_documents(
@@ -247,16 +267,14 @@ class InvoicesController(Controller):
             return await signed_out(request)
         if await db_session.get(Invoice, invoice_id) is None:
             raise NotFoundException()
-        note = await service.credit_in_full(db_session, staff.id, invoice_id)
+        credit = await service.credit_in_full(db_session, staff.id, invoice_id)
+        if credit is None:
+            raise NotFoundException()
+        note = credit.note
         if note is None:
             await db_session.rollback()
-            return await invoice_page(
-                request,
-                db_session,
-                invoice_id,
-                error=_("This document cannot be credited: it is a credit note or is credited already."),
-                status=400,
-            )
+            error = credit_refusals().get(credit.refusal or "", credit_refusals()[service.CREDITED])
+            return await invoice_page(request, db_session, invoice_id, error=error, status=400)
         await db_session.commit()
         if note.pdf_key is None:
             await store_documents(request, db_session, [note.id])

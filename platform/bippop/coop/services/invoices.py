@@ -167,6 +167,7 @@ async def invoice_detail(
     credited_invoice = (
         await session.get(Invoice, invoice.credits_invoice_id) if invoice.credits_invoice_id else None
     )
+    refusal = await credit_refusal(session, invoice)
     return {
         "invoice": invoice,
         "tenant": tenant,
@@ -179,7 +180,8 @@ async def invoice_detail(
         "payments": list(payments),
         "submissions": list(submissions),
         "credited_invoice": credited_invoice,
-        "may_credit": invoice.kind == INVOICE and credited < invoice.total_incl_vat,
+        "may_credit": refusal is None,
+        "credit_refusal": refusal,
         "correction": await _correction(session, credited_invoice or invoice),
     }
 
@@ -198,23 +200,45 @@ async def _correction(session: AsyncSession, invoice: Invoice) -> dict[str, Any]
     return {"original": invoice, "may": may, "issued": issued}
 
 
-async def credit_in_full(session: AsyncSession, staff_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice | None:
-    """The credit note cancelling the invoice (issued once: a second request gets the same one); None
-    when the invoice does not exist, is a credit note or is credited already."""
+CREDITED = "credited"  # a credit note, or credited in full already
+PART_CREDITED = "part_credited"  # a change of plan credited part of it
+HAS_PAYMENTS = "has_payments"  # a payment is recorded against it
+
+
+@dataclasses.dataclass(frozen=True)
+class Credit:
+    note: Invoice | None
+    refusal: str | None = None
+
+
+async def credit_refusal(session: AsyncSession, invoice: Invoice) -> str | None:
+    """Why ``invoice`` may not be credited in full here (None: it may). Part credited: the whole lines
+    would credit more than what is left. Paid: the balance would go negative (a refund is arranged
+    outside the platform)."""
+    if invoice.kind != INVOICE:
+        return CREDITED
+    credited = await session.scalar(select(credited_column()).where(Invoice.id == invoice.id)) or 0
+    if credited >= invoice.total_incl_vat:
+        return CREDITED
+    if credited > 0:
+        return PART_CREDITED
+    if await session.scalar(select(Payment.id).where(Payment.invoice_id == invoice.id).limit(1)):
+        return HAS_PAYMENTS
+    return None
+
+
+async def credit_in_full(session: AsyncSession, staff_id: uuid.UUID, invoice_id: uuid.UUID) -> Credit | None:
+    """The credit note cancelling the invoice (issued once: a second request gets the same one), or
+    why it is refused (``credit_refusal``); None when the invoice does not exist."""
     invoice = await session.get(Invoice, invoice_id, with_for_update=True)
-    if invoice is None or invoice.kind != INVOICE:
+    if invoice is None:
         return None
     key = f"credit:{invoice.id}"
     already = await session.scalar(select(Invoice).where(Invoice.run_key == key))
     if already is not None:
-        return already
-    credited = await session.scalar(
-        select(func.coalesce(func.sum(Invoice.total_incl_vat), 0)).where(
-            Invoice.credits_invoice_id == invoice.id
-        )
-    )
-    if (credited or 0) >= invoice.total_incl_vat:
-        return None
+        return Credit(already)
+    if (refusal := await credit_refusal(session, invoice)) is not None:
+        return Credit(None, refusal)
     draft = issuing.credit_note_for(invoice, run_key=key)
     note = await session.run_sync(lambda s: issuing.issue(s, draft))
     audit.record(
@@ -226,7 +250,7 @@ async def credit_in_full(session: AsyncSession, staff_id: uuid.UUID, invoice_id:
         credit_note=note.number,
         amount=str(note.total_incl_vat),
     )
-    return note
+    return Credit(note)
 
 
 async def reissue_plan(

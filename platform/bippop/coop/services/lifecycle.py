@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -264,6 +265,9 @@ async def perform(
     problems = form_problems(form)
     if problems:
         return ActionOutcome(errors=problems)
+    # One action at a time per tenant: a second one asked at once waits here, then sees the first's
+    # audit entry (an export and a deletion, or a deletion and a move, are never both accepted).
+    await session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update())
     if verb in ("suspend", "reactivate"):
         return await change_status(session, tenant, staff, settings, verb)
     if verb == "export":
