@@ -16,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.billing.models import INVOICE, Invoice, Payment
@@ -58,7 +57,6 @@ class PaymentOutcome:
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     payment: Payment | None = None
     balance: Decimal = Decimal("0.00")
-    repeated: bool = False  # the confirmation was sent again: its payment is recorded already
 
     @property
     def missing(self) -> bool:
@@ -144,13 +142,10 @@ async def record_payment(
     today: datetime.date,
     audit: Audit,
     problems: dict[str, str] | None = None,
-    payment_id: uuid.UUID | None = None,
 ) -> PaymentOutcome:
     """Record one payment of ``form`` (paid_on, amount, reference) against the invoice, in the caller's
     transaction (the invoice stays locked until it ends), audited through ``audit`` in it too;
-    ``problems`` are the form's own (a refused character, a repeated field). ``payment_id`` (made when
-    the payment was shown for confirmation) is the payment's id: sent again (a double click), nothing
-    more is recorded and the outcome is ``repeated``."""
+    ``problems`` are the form's own (a refused character, a repeated field)."""
     values = {name: " ".join(form.get(name, "").split())[:200] for name in FIELDS}
     invoice = await session.scalar(
         select(Invoice)
@@ -167,31 +162,20 @@ async def record_payment(
             "A credit note is not paid: record the payment on the invoice it corrects."
         )
         return outcome
-    if payment_id is not None and (known := await session.get(Payment, payment_id)) is not None:
-        if known.invoice_id == invoice.id:
-            outcome.payment, outcome.repeated = known, True
-            return outcome
-        payment_id = None  # another invoice's: never this one's
     errors, paid_on, amount = _check(values, invoice, balance, today)
     errors.update({name: message for name, message in (problems or {}).items() if name in FIELDS})
     if errors or paid_on is None or amount is None:
         outcome.errors = errors
         return outcome
-    row = {
-        "id": payment_id or uuid.uuid4(),
-        "invoice_id": invoice.id,
-        "paid_on": paid_on,
-        "amount": amount,
-        "reference": values["reference"],
-        "recorded_by": staff_id,
-    }
-    inserted = await session.scalar(
-        insert(Payment).values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(Payment.id)
+    payment = Payment(
+        id=uuid.uuid4(),
+        invoice_id=invoice.id,
+        paid_on=paid_on,
+        amount=amount,
+        reference=values["reference"],
+        recorded_by=staff_id,
     )
-    payment = await session.get_one(Payment, row["id"])
-    if inserted is None:  # the same confirmation, recorded by a request that ran at the same time
-        outcome.payment, outcome.repeated = payment, True
-        return outcome
+    session.add(payment)
     audit(
         session,
         "invoice.payment",

@@ -41,7 +41,6 @@ class PaymentsController(Controller):
         staff = await current_staff(request, db_session)
         if staff is None:
             return await signed_out(request)
-        confirmed = str(data.get("confirm", "")) == "1"
         outcome = await payments.record_payment(
             db_session,
             invoice_id,
@@ -50,10 +49,10 @@ class PaymentsController(Controller):
             today=clock.today(),
             audit=audit.record,
             problems=form_problems(data),
-            payment_id=_payment_id(str(data.get("payment", ""))) if confirmed else None,
         )
         if outcome.invoice is None:
             raise NotFoundException()
+        confirmed = str(data.get("confirm", "")) == "1"
         if not outcome.done or not confirmed:
             # A payment is never edited nor removed once recorded: what was typed is checked, then shown
             # for a second look before it is kept (the row just written is rolled back either way).
@@ -75,8 +74,7 @@ class PaymentsController(Controller):
                 "errors": outcome.errors,
             }
             if outcome.done:
-                payment_id = outcome.payment.id if outcome.payment is not None else None
-                context.update(balance=balance_before, balance_after=balance_after, payment_id=payment_id)
+                context.update(balance=balance_before, balance_after=balance_after)
                 return render(request, "coop/payments/payment_confirm.html", context)
             return render(request, "coop/payments/payment_form.html", context, status_code=400)
         await db_session.commit()
@@ -87,14 +85,6 @@ class PaymentsController(Controller):
             }
         )
         return Redirect(f"/factures/{invoice_id}?{query}", status_code=303)
-
-
-def _payment_id(text: str) -> uuid.UUID | None:
-    """The payment's id the confirmation page carries (None: a new one is made)."""
-    try:
-        return uuid.UUID(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
 
 
 class DunningController(Controller):
