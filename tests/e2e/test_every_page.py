@@ -218,6 +218,7 @@ def test_every_new_page_is_accessible_in_french_and_by_keyboard(
             "/gestion/mandats",
             "/gestion/journal",
             "/gestion/pages-legales",
+            "/gestion/factures",
             "/coordination/appel",
             "/coordination/demandes",
             f"/coordination/demandes/{request.id}",
@@ -264,4 +265,21 @@ def test_the_co_op_console_pages(
     page.locator("#field-code").press("Enter")
     page.wait_for_url(f"{base}/")
     check(page, "co-op console")
+    # Every page of the console without an id in its path: axe, French, the keyboard.
+    visit(
+        page,
+        base,
+        [
+            "/?statut=active",
+            "/factures",
+            "/chorus",
+            "/relances",
+            "/revenus",
+            "/offres",
+            "/offres/nouvelle",
+            "/equipe",
+            "/equipe/inviter",
+            "/journal",
+        ],
+    )
     context.close()
