@@ -293,3 +293,19 @@ def forget_tenant_settings(resources: Any, tenant: TenantRef) -> None:
         forget_sync(client, tenant)
     finally:
         client.close()
+
+
+def fresh_invoice_year(resources: Any) -> int:
+    """A year no invoice of this database is in yet, its sequence started afresh: a test that counts
+    numbers from 1 gets a year of its own (two tests drawing the same year would share a sequence)."""
+    from sqlalchemy import text
+
+    with resources.admin_sessions().begin() as session:
+        while True:
+            year = 2100 + uuid.uuid4().int % 6900
+            taken = session.scalar(
+                text("select 1 from platform.invoices where year = :y limit 1"), {"y": year}
+            )
+            if taken is None:
+                session.execute(text("delete from platform.invoice_sequences where year = :y"), {"y": year})
+                return year

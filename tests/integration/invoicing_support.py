@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
 from bippop.billing.models import BillingHold, BillingProfile, Invoice, Plan
 from bippop.billing.services import run
 from bippop.config import Settings
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.models import Tenant
-from support import HandClock
+from support import HandClock, fresh_invoice_year
 
 SIRET = "21690123100011"
 COOP_IDENTITY = {
@@ -37,11 +37,10 @@ class Billing:
     def __init__(self, resources: PlatformResources, settings: Settings) -> None:
         self.resources = resources
         self.settings = settings.replace(**COOP_IDENTITY)
-        self.year = 2100 + uuid.uuid4().int % 800
+        self.year = fresh_invoice_year(resources)
         self.tenants: list[uuid.UUID] = []
         self.plans: list[uuid.UUID] = []
         with resources.admin_sessions().begin() as session:
-            session.execute(text("delete from platform.invoice_sequences where year = :y"), {"y": self.year})
             self.revision = session.scalar(
                 select(Tenant.revision).where(Tenant.revision.is_not(None)).limit(1)
             )

@@ -17,7 +17,7 @@ from bippop import clock
 from bippop.billing.models import CREDIT_NOTE, Invoice, InvoiceSequence
 from bippop.billing.services.issuing import Draft, Line, credit_note_for, issue, totals
 from bippop.runtime.resources import PlatformResources
-from support import HandClock
+from support import HandClock, fresh_invoice_year
 
 SELLER = {"name": "Bip Pop SCIC", "siren": "123456782"}
 
@@ -37,10 +37,7 @@ def draft(tenant_id: uuid.UUID, run_key: str | None = None, amount: str = "4105.
 @pytest.fixture
 def year(resources: PlatformResources) -> int:
     """A year of its own for each test (the clock is put there), its sequence started afresh."""
-    chosen = 2100 + uuid.uuid4().int % 800
-    with resources.admin_sessions().begin() as session:
-        session.execute(text("delete from platform.invoice_sequences where year = :y"), {"y": chosen})
-    return chosen
+    return fresh_invoice_year(resources)
 
 
 class Ticking(HandClock):
