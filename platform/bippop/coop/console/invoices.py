@@ -81,8 +81,8 @@ def reissue_refusals() -> dict[str, str]:
             "change instead."
         ),
     }
-    for code, (wrong, todo) in hold_words().items():
-        words[code] = f"{wrong} {todo}"
+    for code, (wrong, remedy) in hold_words().items():
+        words[code] = f"{wrong} {remedy}"
     return words
 
 
