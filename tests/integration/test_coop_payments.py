@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import threading
 import uuid
 from decimal import Decimal
@@ -14,6 +15,7 @@ from decimal import Decimal
 import pytest
 from coop_support import make_staff, staff_console
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import clock
 from bippop.billing import dunning_jobs
@@ -165,9 +167,19 @@ def test_a_payment_is_shown_for_a_second_look_before_it_is_kept(
         assert look.status_code == 200 and "cannot be changed or removed" in look.text
         assert 'name="confirm" value="1"' in look.text and 'value="VIR 77"' in look.text
         assert payments_of(resources, invoice.id) == []  # nothing kept yet
-        kept = console.post(f"/factures/{invoice.id}/paiements", {**form, "confirm": "1"})
+        payment_id = re.search(r'name="payment" value="([0-9a-f-]{36})"', look.text)
+        assert payment_id is not None, "the confirmation carries the payment's id"
+        confirm = {**form, "payment": payment_id.group(1), "confirm": "1"}
+        kept = console.post(f"/factures/{invoice.id}/paiements", confirm)
         assert kept.status_code == 303
+        again = console.post(f"/factures/{invoice.id}/paiements", confirm)  # double click, « resend »
+        assert again.status_code == 303 and again.headers["location"] == kept.headers["location"]
+        other = new_invoice(resources, tenant.id, days_ago(20))
+        elsewhere = console.post(f"/factures/{other.id}/paiements", confirm)
+        assert elsewhere.status_code == 400 and "recorded on another invoice" in elsewhere.text
     assert [p.amount for p in payments_of(resources, invoice.id)] == [Decimal("800.00")]
+    assert [str(p.id) for p in payments_of(resources, invoice.id)] == [payment_id.group(1)]
+    assert payments_of(resources, other.id) == []
 
 
 def test_an_overpayment_a_future_day_and_a_missing_reference_are_refused(
@@ -230,17 +242,7 @@ async def test_two_payments_submitted_at_once_never_overpay(
                     second, invoice.id, form, staff_id=staff.id, today=today, audit=audit.record
                 )
             )
-            for _ in range(500):  # until the second is blocked on the invoice's row lock
-                await asyncio.sleep(0)
-                blocked = await watcher.scalar(
-                    text(
-                        "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
-                    )
-                )
-                await watcher.rollback()
-                if blocked:
-                    break
-            assert blocked, "the second submit never waited for the first"
+            assert await blocked_on_a_lock(watcher), "the second submit never waited for the first"
             assert not waiting.done()
             await first.commit()
             refused = await waiting
@@ -250,6 +252,62 @@ async def test_two_payments_submitted_at_once_never_overpay(
     assert not refused.done and "amount" in refused.errors  # « more than what is still due »
     assert [p.amount for p in payments_of(resources, invoice.id)] == [Decimal("100.00")]
     assert balance_of(resources, invoice.id) == Decimal("20.00")
+
+
+async def test_one_confirmation_sent_twice_at_once_records_one_payment(
+    settings: Settings, resources: PlatformResources, year: int
+) -> None:
+    """Two tabs confirming the same payment: the second waits for the invoice's lock, then finds the
+    payment's id recorded and adds nothing (no « more than what is still due » either: it is done)."""
+    tenant = bare_tenant(resources)
+    invoice = new_invoice(resources, tenant.id, datetime.date(year, 6, 1), net="100.00")  # 120,00
+    staff, _secret = make_staff(resources, settings)
+    engine = make_async_engine(settings)
+    factory = async_session_factory(engine)
+    form = {
+        "paid_on": f"{year}-06-02",
+        "amount": "50,00",
+        "reference": "VIR deux onglets",
+        "payment": str(uuid.uuid4()),
+    }
+    today = datetime.date(year, 6, 3)
+    try:
+        async with factory() as first, factory() as second, factory() as watcher:
+            done = await payments.record_payment(
+                first, invoice.id, form, staff_id=staff.id, today=today, audit=audit.record
+            )
+            assert done.done and not done.repeated
+            waiting = asyncio.create_task(
+                payments.record_payment(
+                    second, invoice.id, form, staff_id=staff.id, today=today, audit=audit.record
+                )
+            )
+            assert await blocked_on_a_lock(watcher), "the second confirmation never waited for the first"
+            assert not waiting.done()
+            await first.commit()
+            again = await waiting
+            await second.commit()
+    finally:
+        await engine.dispose()
+    assert again.repeated and again.errors == {}
+    assert [p.amount for p in payments_of(resources, invoice.id)] == [Decimal("50.00")]
+    assert balance_of(resources, invoice.id) == Decimal("70.00")
+
+
+async def blocked_on_a_lock(watcher: AsyncSession) -> bool:
+    """True once some session of this database waits for a row lock (a few hundred looks at most)."""
+    for _ in range(500):
+        await asyncio.sleep(0)
+        blocked = await watcher.scalar(
+            text(
+                "select count(*) from pg_stat_activity"
+                " where wait_event_type = 'Lock' and datname = current_database()"
+            )
+        )
+        await watcher.rollback()
+        if blocked:
+            return True
+    return False
 
 
 # Dunning -------------------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ A payment is checked against the invoice as it is once locked: the invoice's row
 (the application's role may update some of its columns, which is what PostgreSQL asks for), so two
 payments recorded at once are checked one after the other and never add up to more than the balance.
 Payments are insert-only: a mistake is corrected by the bank, not by editing the row.
+
+A payment carries its id from the confirmation page (``payment``, drawn when it is shown for a second
+look): confirming twice — a double click, the browser's « resend », two tabs — finds that id already
+recorded once the invoice is locked, and records nothing more (``repeated``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class PaymentOutcome:
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     payment: Payment | None = None
     balance: Decimal = Decimal("0.00")
+    repeated: bool = False
 
     @property
     def missing(self) -> bool:
@@ -76,6 +81,14 @@ def parse_amount(text: str) -> Decimal | None:
     try:
         return Decimal(compact.replace(",", ".")).quantize(Decimal("0.01"))
     except InvalidOperation:  # pragma: no cover - the pattern lets only numbers through
+        return None
+
+
+def payment_id_of(text: str) -> uuid.UUID | None:
+    """The payment's id carried by the confirmation form (None: absent or not an id)."""
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
         return None
 
 
@@ -143,9 +156,10 @@ async def record_payment(
     audit: Audit,
     problems: dict[str, str] | None = None,
 ) -> PaymentOutcome:
-    """Record one payment of ``form`` (paid_on, amount, reference) against the invoice, in the caller's
-    transaction (the invoice stays locked until it ends), audited through ``audit`` in it too;
-    ``problems`` are the form's own (a refused character, a repeated field)."""
+    """Record one payment of ``form`` (paid_on, amount, reference, and ``payment``: its id) against the
+    invoice, in the caller's transaction (the invoice stays locked until it ends), audited through
+    ``audit`` in it too; ``problems`` are the form's own (a refused character, a repeated field). A
+    payment id already recorded on this invoice is the same confirmation sent again: nothing is added."""
     values = {name: " ".join(form.get(name, "").split())[:200] for name in FIELDS}
     invoice = await session.scalar(
         select(Invoice)
@@ -157,6 +171,16 @@ async def record_payment(
         return PaymentOutcome(None, values)
     balance = Decimal(await session.scalar(select(balance_column()).where(Invoice.id == invoice.id)) or 0)
     outcome = PaymentOutcome(invoice, values, balance=balance)
+    payment_id = payment_id_of(str(form.get("payment", "")))
+    if payment_id is not None:
+        # Read after the invoice's lock: a confirmation sent twice at once sees the first one's row.
+        earlier = await session.scalar(select(Payment).where(Payment.id == payment_id))
+        if earlier is not None:
+            if earlier.invoice_id != invoice.id:
+                outcome.errors["form"] = _("This payment was recorded on another invoice.")
+                return outcome
+            outcome.payment, outcome.repeated = earlier, True
+            return outcome
     if invoice.kind != INVOICE:
         outcome.errors["form"] = _(
             "A credit note is not paid: record the payment on the invoice it corrects."
@@ -168,7 +192,7 @@ async def record_payment(
         outcome.errors = errors
         return outcome
     payment = Payment(
-        id=uuid.uuid4(),
+        id=payment_id or uuid.uuid4(),
         invoice_id=invoice.id,
         paid_on=paid_on,
         amount=amount,

@@ -53,7 +53,10 @@ class PaymentsController(Controller):
         if outcome.invoice is None:
             raise NotFoundException()
         confirmed = str(data.get("confirm", "")) == "1"
-        if not outcome.done or not confirmed:
+        status = payments.settlement(outcome.invoice.total_incl_vat, outcome.balance)
+        if outcome.repeated:
+            await db_session.rollback()  # the same confirmation again: already kept, nothing added
+        elif not outcome.done or not confirmed:
             # A payment is never edited nor removed once recorded: what was typed is checked, then shown
             # for a second look before it is kept (the row just written is rolled back either way).
             invoice = outcome.invoice
@@ -66,6 +69,7 @@ class PaymentsController(Controller):
             }
             balance_after = outcome.balance
             balance_before = balance_after + (outcome.payment.amount if outcome.payment is not None else 0)
+            payment_id = outcome.payment.id if outcome.payment is not None else None
             await db_session.rollback()  # nothing recorded; the invoice's lock goes
             context = {
                 "invoice": shown,
@@ -73,17 +77,13 @@ class PaymentsController(Controller):
                 "values": outcome.values,
                 "errors": outcome.errors,
             }
-            if outcome.done:
-                context.update(balance=balance_before, balance_after=balance_after)
+            if payment_id is not None:
+                context.update(balance=balance_before, balance_after=balance_after, payment_id=payment_id)
                 return render(request, "coop/payments/payment_confirm.html", context)
             return render(request, "coop/payments/payment_form.html", context, status_code=400)
-        await db_session.commit()
-        query = urlencode(
-            {
-                "done": "payment",
-                "status": payments.settlement(outcome.invoice.total_incl_vat, outcome.balance),
-            }
-        )
+        else:
+            await db_session.commit()
+        query = urlencode({"done": "payment", "status": status})
         return Redirect(f"/factures/{invoice_id}?{query}", status_code=303)
 
 
