@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from coop_support import staff_console
+from coop_support import make_staff, staff_console
 from invoicing_support import Billing, billing_kit
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
 from bippop import clock
 from bippop.billing.models import CREDIT_NOTE, INVOICE, BillingProfile, Plan, Subscription
-from bippop.billing.services import documents
+from bippop.billing.services import documents, subscriptions
 from bippop.config import Settings
 from bippop.coop.models import AuditEntry
+from bippop.coop.services import plan_change
 from bippop.runtime.resources import PlatformResources
 from bippop.storage import LocalStorage, StorageUnavailable, storage_from_settings
 from bippop.tenants.models import Tenant
@@ -206,3 +210,68 @@ def test_a_storage_outage_leaves_the_documents_to_the_retry_job(
     storage = storage_from_settings(billing.settings)
     assert documents.retry_missing(resources.sessions(), storage, tenant_ids=[town]) == 3  # the run's too
     assert all(d.pdf_key for d in billing.invoices(town))
+
+
+def test_two_changes_of_plan_sent_at_once_follow_each_other(
+    billing: Billing, resources: PlatformResources
+) -> None:
+    """Two operators move one council on the same day to two plans: the second waits for the first's
+    lock on the billing profile, then finds the day taken by the first one's documents, and issues
+    nothing (without the lock it would be checked against the old plan and hand back the first's
+    documents as its own)."""
+    old, first_plan, second_plan = (
+        offered(billing),
+        offered(billing, unit_price="0.30"),
+        offered(billing, unit_price="0.35"),
+    )
+    town = billing.tenant(old)
+    with clock.use(billing.clock(3, 1)):
+        billing.run([town])
+    staff, _secret = make_staff(resources, billing.settings)
+    day, today = billing.day(6, 2), billing.day(6, 2)
+    factory = resources.sessions()
+
+    def change(session: Session, plan: Plan) -> plan_change.Outcome:
+        tenant = session.get_one(Tenant, town)
+        form = {"plan": str(plan.id), "day": str(day)}
+        return plan_change.perform(session, billing.settings, staff.id, tenant, form, today)
+
+    with factory() as first, factory() as second, factory() as watcher:
+        done = change(first, first_plan)
+        assert done.errors == {} and len(done.issued) == 2
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(change, second, second_plan)
+            assert blocked_on_a_lock(watcher), "the second change never waited for the first"
+            assert not waiting.done()
+            first.commit()
+            refused = waiting.result(timeout=30)
+        second.rollback()
+    assert "commence déjà ce jour-là" in refused.errors["day"] and refused.issued == []
+    kinds = sorted(i.kind for i in billing.invoices(town))  # the run's, then the first change's two
+    assert kinds == [CREDIT_NOTE, INVOICE, INVOICE]
+    assert len(changes(resources, town)) == 1
+    with resources.sessions()() as session:
+        assert session.get_one(BillingProfile, town).plan_id == first_plan.id
+        current = session.scalar(
+            select(Subscription).where(Subscription.tenant_id == town, Subscription.ends_on.is_(None))
+        )
+        assert current is not None and current.plan_id == first_plan.id
+        with pytest.raises(ValueError, match="already starts on"):  # the service refuses it by itself
+            subscriptions.change_plan(session, town, second_plan.id, day, settings=billing.settings)
+        session.rollback()
+
+
+def blocked_on_a_lock(watcher: Session) -> bool:
+    """True once some session of this database waits for a row lock (within about five seconds)."""
+    for _ in range(500):
+        blocked = watcher.scalar(
+            text(
+                "select count(*) from pg_stat_activity"
+                " where wait_event_type = 'Lock' and datname = current_database()"
+            )
+        )
+        watcher.rollback()
+        if blocked:
+            return True
+        threading.Event().wait(0.01)
+    return False

@@ -40,7 +40,10 @@ _ONE = Decimal(1)
 def lock_profile(session: Session, tenant_id: uuid.UUID) -> BillingProfile | None:
     """The tenant's billing profile, locked until the transaction ends (None without one)."""
     return session.scalar(
-        select(BillingProfile).where(BillingProfile.tenant_id == tenant_id).with_for_update()
+        select(BillingProfile)
+        .where(BillingProfile.tenant_id == tenant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -105,7 +108,8 @@ def change_plan(
 ) -> PlanChange:
     """Move the tenant to plan ``plan_id`` from ``day`` on (see the module's docstring). Raises
     ``LookupError`` without a profile or a current subscription, ``ValueError`` for a day before the
-    current subscription's start."""
+    current subscription's start or one a document of the tenant already starts on (its run keys are
+    taken: issuing would hand back that document, not price this change)."""
     if settings is None:
         from bippop.tenants.resources import platform_resources
 
@@ -116,6 +120,9 @@ def change_plan(
         raise LookupError(f"tenant {tenant_id} has no current subscription")
     if day < current.starts_on:
         raise ValueError(f"the change on {day} is before the subscription's start ({current.starts_on})")
+    keys = [f"{tenant_id}:{day}", f"{tenant_id}:{day}:credit"]
+    if session.scalar(select(Invoice.id).where(Invoice.run_key.in_(keys)).limit(1)) is not None:
+        raise ValueError(f"a document of tenant {tenant_id} already starts on {day}")
     old_plan = session.get_one(Plan, current.plan_id)
     new_plan = session.get_one(Plan, plan_id)
     if old_plan.id == new_plan.id:
@@ -141,10 +148,14 @@ def _invoice_covering(
     session: Session, tenant_id: uuid.UUID, current: Subscription, plan: Plan, day: datetime.date
 ) -> Invoice | None:
     """The invoice of the current subscription's period holding ``day``, if it was issued and not
-    cancelled by a credit note already (nothing is left to correct then)."""
+    cancelled by a credit note already (nothing is left to correct then); locked like a payment locks
+    it, so a credit note from the console and this change never both take its balance."""
     start = max(current.starts_on, calendar_period(plan.period, day).start)
     invoice = session.scalar(
-        select(Invoice).where(Invoice.run_key == f"{tenant_id}:{start}", Invoice.kind == INVOICE)
+        select(Invoice)
+        .where(Invoice.run_key == f"{tenant_id}:{start}", Invoice.kind == INVOICE)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if invoice is None:
         return None

@@ -32,7 +32,12 @@ from bippop.billing.models import INVOICE, BillingProfile, Invoice, Plan, Subscr
 from bippop.billing.periods import Period, calendar_period, plan_change_lines
 from bippop.billing.pricing import plan_as_of, versions_query
 from bippop.billing.services import issuing, reissue
-from bippop.billing.services.subscriptions import activation_day, change_plan, current_subscription
+from bippop.billing.services.subscriptions import (
+    activation_day,
+    change_plan,
+    current_subscription,
+    lock_profile,
+)
 from bippop.config import Settings
 from bippop.coop import audit
 from bippop.tenants.models import Tenant
@@ -203,7 +208,10 @@ def perform(
     form_data: dict[str, str],
     today: datetime.date,
 ) -> Outcome:
-    """Change the tenant's plan as the form asks (in the caller's transaction, audited)."""
+    """Change the tenant's plan as the form asks (in the caller's transaction, audited). The tenant's
+    billing profile is locked before anything is read: a second change sent at once waits, then is
+    checked against what the first one did (its day taken, its plan now the current one)."""
+    lock_profile(session, tenant.id)
     form = change_form(session, tenant, today)
     if form is None:
         return Outcome({"plan": _("This tenant has no current subscription to change.")})
