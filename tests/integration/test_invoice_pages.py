@@ -5,6 +5,7 @@ another tenant's."""
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,7 +26,7 @@ from bippop.billing.services.issuing import Draft, Line, issue
 from bippop.config import Settings
 from bippop.coop.models import AuditEntry
 from bippop.runtime.resources import PlatformResources
-from bippop.storage import storage_from_settings
+from bippop.storage import LocalStorage, StorageUnavailable, storage_from_settings
 from bippop.tenants.context import TenantRef
 from support import BASE_DOMAIN, host, log_in, make_person
 
@@ -128,7 +129,9 @@ def test_issuing_on_demand_then_a_credit_note_both_confirmed_and_audited(
         assert "Credited" in console.get(f"/factures/{invoice.id}").text
 
 
-def test_a_missing_pdf_says_so_and_is_generated_again(billing: Billing, resources: PlatformResources) -> None:
+def test_a_missing_pdf_says_so_and_is_generated_again(
+    billing: Billing, resources: PlatformResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
     town = billing.tenant(billing.plan())
     with clock.use(billing.clock()):
         billing.run([town])  # no storage: the PDF is left for later
@@ -137,7 +140,37 @@ def test_a_missing_pdf_says_so_and_is_generated_again(billing: Billing, resource
         missing = console.get(f"/factures/{invoice.id}/pdf")
         assert missing.status_code == 404 and "Generate the PDF again" in missing.text
         assert console.post(f"/factures/{invoice.id}/pdf").headers["location"].endswith("fait=pdf")
+        first = console.get(f"/factures/{invoice.id}/pdf").content
+        assert first.startswith(b"%PDF")
+        key = stored_key(billing, invoice.id)
+        storage = storage_from_settings(billing.settings)
+        stamp = os.stat(storage.root / key).st_mtime_ns  # type: ignore[attr-defined]
+
+        # A stored PDF is never made again: a second click leaves the file as it is.
+        assert console.post(f"/factures/{invoice.id}/pdf").headers["location"].endswith("fait=pdf")
+        assert os.stat(storage.root / key).st_mtime_ns == stamp  # type: ignore[attr-defined]
+        # The storage out while « generating again »: the key already recorded stays.
+        with monkeypatch.context() as patched:
+            patched.setattr(LocalStorage, "exists", unavailable)
+            failed = console.post(f"/factures/{invoice.id}/pdf")
+            assert failed.headers["location"].endswith("fait=pdf_failed")
+        assert stored_key(billing, invoice.id) == key
+        assert console.get(f"/factures/{invoice.id}/pdf").content == first
+        # A file lost from the storage is made again under the same key.
+        storage.delete(key)
+        assert console.get(f"/factures/{invoice.id}/pdf").status_code == 404
+        assert console.post(f"/factures/{invoice.id}/pdf").headers["location"].endswith("fait=pdf")
         assert console.get(f"/factures/{invoice.id}/pdf").content.startswith(b"%PDF")
+    assert stored_key(billing, invoice.id) == key
+
+
+def stored_key(billing: Billing, invoice_id: uuid.UUID) -> str | None:
+    with billing.resources.sessions()() as session:
+        return session.get_one(Invoice, invoice_id).pdf_key
+
+
+def unavailable(*_args: Any, **_kwargs: Any) -> bool:
+    raise StorageUnavailable("storage out")
 
 
 # The tenant administrator's portal -------------------------------------------------------------------

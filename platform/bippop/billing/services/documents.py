@@ -4,6 +4,10 @@ Outside ``tenants/<id>/`` on purpose: invoices outlive their tenant (closing a t
 folder, never its invoices). The PDF is made after the invoice's commit: a rendering failure or a
 storage outage records ``pdf_error`` and leaves ``pdf_key`` empty, the invoice and its number stay, and
 ``retry_missing`` (a periodic job) tries again.
+
+A stored PDF is never made again: once its file is in the storage, « generate the PDF again » and the
+retry leave it as it is (an invoice's document does not change), and a later failure never clears a
+key already recorded (``outcome_update``).
 """
 
 from __future__ import annotations
@@ -45,8 +49,15 @@ def make_pdf(invoice: Invoice, credited: Invoice | None) -> bytes:
 
 
 def store(storage: Storage, invoice: Invoice, credited: Invoice | None) -> DocumentOutcome:
-    """Render and store the PDF; what happened (never raises for a rendering or storage failure)."""
+    """Render and store the PDF; what happened (never raises for a rendering or storage failure). A
+    PDF already stored under the invoice's key is kept, not made again."""
     key = document_key(invoice)
+    if invoice.pdf_key:
+        try:
+            if storage.exists(invoice.pdf_key):
+                return DocumentOutcome(invoice.pdf_key, None)
+        except (StorageUnavailable, OSError) as exc:
+            return DocumentOutcome(None, f"storage: {type(exc).__name__}")
     try:
         pdf = make_pdf(invoice, credited)
     except Exception as exc:
@@ -61,12 +72,12 @@ def store(storage: Storage, invoice: Invoice, credited: Invoice | None) -> Docum
 
 
 def outcome_update(invoice_id: uuid.UUID, outcome: DocumentOutcome) -> Update:
-    """The one change an issued invoice allows: its PDF's key or error (sync or async session)."""
-    return (
-        update(Invoice)
-        .where(Invoice.id == invoice_id)
-        .values(pdf_key=outcome.key, pdf_error=outcome.error, updated_at=clock.now())
-    )
+    """The one change an issued invoice allows: its PDF's key or error (sync or async session). A
+    failure records its error only: a key already recorded stays."""
+    found = update(Invoice).where(Invoice.id == invoice_id)
+    if outcome.key is None:
+        return found.values(pdf_error=outcome.error, updated_at=clock.now())
+    return found.values(pdf_key=outcome.key, pdf_error=None, updated_at=clock.now())
 
 
 def credited_by(session: Session, invoice: Invoice) -> Invoice | None:
