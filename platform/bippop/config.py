@@ -84,11 +84,13 @@ class Settings:
     themes_dir: Path = REPO_ROOT / "themes"
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = 1
     trusted_proxies: str | None = None
     redis_maxmemory: str = "256mb"
     log_level: str = "INFO"
     log_format: str = "console"
     db_pool_size: int = 10
+    db_recycle_tenants: int = 200
     migrate_concurrency: int = 4
     spare_pool_size: int = 5
     seed_demo: bool = True
@@ -208,6 +210,8 @@ class Settings:
             raise SettingsError(
                 f"BIPPOP_REOFFER_AFTER_HOURS doit être au moins 1 (reçu {self.reoffer_after_hours})."
             )
+        if self.web_workers < 1:
+            raise SettingsError(f"BIPPOP_WEB_WORKERS doit être au moins 1 (reçu {self.web_workers}).")
         if self.log_format not in ("console", "json"):
             raise SettingsError("BIPPOP_LOG_FORMAT doit valoir console ou json.")
         self.trusted_proxy_networks()  # refuses a malformed BIPPOP_TRUSTED_PROXIES at start-up

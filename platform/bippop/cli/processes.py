@@ -36,11 +36,17 @@ def run(port: int | None, host: str | None) -> None:
 @click.command()
 @click.option("--port", type=int, default=None, help="Port (default BIPPOP_PORT or 8000).")
 @click.option("--host", default=None, help="Address (default BIPPOP_HOST or 127.0.0.1).")
-def web(port: int | None, host: str | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes sharing the port (default BIPPOP_WEB_WORKERS or 1): about one per CPU core.",
+)
+def web(port: int | None, host: str | None, workers: int | None) -> None:
     """Run the web server alone (production: several of these behind a load balancer)."""
     from bippop.runtime.web import serve
 
-    serve(get_settings(), host=host, port=port)
+    serve(get_settings(), host=host, port=port, workers=workers)
 
 
 @click.command()

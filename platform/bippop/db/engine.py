@@ -5,16 +5,27 @@ each of its transactions itself, transaction-locally, in one round trip:
 ``set_config('search_path', …, true)`` and ``set_config('role', …, true)``. After
 commit the pooled connection is back to the login role and default path, so a
 code path that forgets the tenant reads nothing (relation does not exist).
+
+No round trip is spent checking a pooled connection before use (no pre-ping): at checkout, a
+connection whose socket has something to read while idle is one the server closed or is closing
+(a restart, an idle timeout, ``pg_terminate_backend``), and is replaced — the pool retries the
+checkout with a fresh one — without asking the server anything. A connection that dies between the
+check and its use fails that request (503) and SQLAlchemy then drops every pooled connection older
+than it. Each connection also counts the tenants it has been scoped to and is replaced after
+``BIPPOP_DB_RECYCLE_TENANTS`` of them: a backend keeps a catalog cache for every schema it touched,
+so this bounds its memory whatever the number of tenants (``docs/scaling.md``).
 """
 
 from __future__ import annotations
 
+import select as socket_select
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from bippop.config import MAIN_CLUSTER, Settings, SettingsError
 
@@ -35,6 +46,8 @@ SCOPE_SQL = text("select set_config('search_path', :schema, true), set_config('r
 # POOL_WAIT_SECONDS.
 CONNECT_SECONDS = 2
 POOL_WAIT_SECONDS = 5
+# Where a pooled connection keeps the tenants it has been scoped to (its pool entry's ``info``).
+TENANTS_SERVED = "bippop_tenants_served"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -64,33 +77,74 @@ def make_engine(
     """The app's engine (login role that reaches tenants only through their roles), or with
     ``admin`` the migrator's (owner of the schemas, allowed to create roles)."""
     size = pool_size or settings.db_pool_size
-    return create_engine(
+    engine = create_engine(
         require_database_url(settings, admin=admin, cluster=cluster),
         pool_size=size,
         max_overflow=size,
-        pool_pre_ping=True,
-        pool_recycle=3600,  # bounds the catalog cache a backend accumulates across tenant schemas
+        pool_recycle=3600,
         hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
         connect_args={"connect_timeout": 5, "application_name": "bippop"},
     )
+    watch_pool(engine, settings.db_recycle_tenants)
+    return engine
 
 
 def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         require_database_url(settings, cluster=cluster),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
-        pool_recycle=3600,  # bounds the catalog cache a backend accumulates across tenant schemas
+        pool_recycle=3600,
         pool_timeout=POOL_WAIT_SECONDS,
         hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
         connect_args={"connect_timeout": CONNECT_SECONDS, "application_name": "bippop-web"},
     )
+    watch_pool(engine.sync_engine, settings.db_recycle_tenants)
+    return engine
+
+
+def _socket_of(dbapi_connection: Any) -> int | None:
+    """The libpq socket of a psycopg connection (SQLAlchemy's async adapter wraps it), None if closed."""
+    raw = getattr(dbapi_connection, "driver_connection", None) or dbapi_connection
+    if getattr(raw, "closed", True):
+        return None
+    try:
+        return int(raw.pgconn.socket)
+    except Exception:  # a closed or broken libpq connection
+        return None
+
+
+def looks_alive(dbapi_connection: Any) -> bool:
+    """True when an idle connection's socket has nothing waiting (poll with a zero timeout: no round
+    trip). An idle PostgreSQL connection receives nothing unless the server ends it (its FATAL
+    message, or the socket's end)."""
+    fd = _socket_of(dbapi_connection)
+    if fd is None:
+        return False
+    try:
+        readable, _, broken = socket_select.select([fd], [], [fd], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable and not broken
+
+
+def watch_pool(engine: Engine, recycle_tenants: int) -> None:
+    """The pool's checkout check (alive, and under ``recycle_tenants``) in place of a pre-ping."""
+
+    @event.listens_for(engine, "checkout")
+    def _check_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        served = record.info.get(TENANTS_SERVED)
+        if recycle_tenants and served is not None and len(served) >= recycle_tenants:
+            raise exc.DisconnectionError("served enough tenants: replaced to bound its catalog cache")
+        if not looks_alive(dbapi_connection):
+            raise exc.DisconnectionError("closed by the server while idle")
 
 
 def scope_connection(connection: Connection, tenant: TenantScope) -> None:
-    """Scope the connection's current transaction to one tenant."""
+    """Scope the connection's current transaction to one tenant (and count the tenant against the
+    connection's recycling bound)."""
     connection.execute(SCOPE_SQL, {"schema": tenant.schema, "role": tenant.role})
+    connection.info.setdefault(TENANTS_SERVED, set()).add(tenant.schema)
 
 
 class ScopedSession(Session):

@@ -4,6 +4,9 @@ uvicorn's proxy-headers middleware rewrites the connection's client address (and
 ``X-Forwarded-For`` / ``X-Forwarded-Proto`` only when the connection comes from an address in
 ``BIPPOP_TRUSTED_PROXIES``; by itself uvicorn would trust 127.0.0.1 or its own
 ``FORWARDED_ALLOW_IPS``, which the platform's settings replace.
+
+``--workers N`` (``BIPPOP_WEB_WORKERS``) runs N processes on one listening socket (uvicorn's
+supervisor restarts one that dies); each opens its own database pool and Redis connections.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.main import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from bippop.config import Settings
 
@@ -20,7 +24,12 @@ APP_FACTORY = "bippop.app:create_app"
 
 
 def server_config(
-    settings: Settings, *, app: Any = APP_FACTORY, host: str | None = None, port: int | None = None
+    settings: Settings,
+    *,
+    app: Any = APP_FACTORY,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
 ) -> uvicorn.Config:
     """The web server's configuration; ``app`` is the factory's import path, or (tests) an app."""
     return uvicorn.Config(
@@ -34,11 +43,19 @@ def server_config(
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=10,
+        workers=workers,
     )
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    server = uvicorn.Server(server_config(settings, host=host, port=port))
+def serve(
+    settings: Settings, *, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> None:
+    count = workers or settings.web_workers
+    config = server_config(settings, host=host, port=port, workers=count)
+    if count > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
     server.run()
     if not server.started:  # like ``uvicorn.run``: a server that never started is a failure
         sys.exit(STARTUP_FAILURE)
