@@ -48,6 +48,7 @@ from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
 from bippop.web.display_pages import DisplayController
 from bippop.web.errors import http_error_page, redis_unavailable_page, unexpected_error_page
+from bippop.web.page_cache import PageCache
 from bippop.web.pages import PagesController, render_unavailable
 from bippop.web.security import SecurityHeadersMiddleware
 from bippop.web.templates import ThemeEngines
@@ -95,7 +96,7 @@ def route_handlers(settings: Settings, templates: ThemeEngines) -> list[Any]:
             path=f"/static/{theme}",
             directories=[str(p) for p in templates.static_dirs(theme)],
             name=f"static-{theme}",
-            opt={"sites": "any"},
+            opt={"sites": "any", "exclude_from_csrf": True},  # files: no form, no CSRF cookie
             include_in_schema=False,
         )
         for theme in templates.environments
@@ -177,7 +178,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTMXPlugin()],
         on_startup=[open_resources],
         on_shutdown=[close_resources],
-        state=State({"settings": settings, "templates": templates, "clock": clock.seconds}),
+        state=State(
+            {"settings": settings, "templates": templates, "clock": clock.seconds, "page_cache": PageCache()}
+        ),
         exception_handlers={
             HTTPException: http_error_page,
             RedisError: redis_unavailable_page,

@@ -35,7 +35,11 @@ FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 @get(
-    "/healthz", opt={"sites": "any", "public": True}, name="healthz", sync_to_thread=False, cache_control=None
+    "/healthz",
+    opt={"sites": "any", "public": True, "exclude_from_csrf": True},
+    name="healthz",
+    sync_to_thread=False,
+    cache_control=None,
 )
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
@@ -134,7 +138,7 @@ def may_see_details(request: Request, settings: Settings) -> bool:
         return False
 
 
-@get("/readyz", opt={"sites": "any", "public": True}, name="readyz")
+@get("/readyz", opt={"sites": "any", "public": True, "exclude_from_csrf": True}, name="readyz")
 async def readyz(request: Request) -> Response[object]:
     settings: Settings = request.app.state.settings
     checks: dict[str, Callable[[Request], Awaitable[None]]] = {

@@ -48,9 +48,10 @@ def test_personal_pages_are_never_stored_static_files_still_are(
     """A shared computer's browser (back button) or a proxy keeps nothing personal."""
     _, email, _ = make_person(resources, tenant, ["beneficiary"])
     with TestClient(create_app(settings), base_url=f"http://{BASE_DOMAIN}") as web:
-        web.get("/", headers=host("alpha"))  # the CSRF cookie is set once
         signed_out = web.get("/", headers=host("alpha"))
-        assert "set-cookie" not in signed_out.headers
+        assert "set-cookie" not in signed_out.headers  # a page without a form sets no CSRF cookie
+        first_form = web.get("/connexion", headers=host("alpha"))
+        assert "csrftoken=" in first_form.headers["set-cookie"]  # a form's page does, once
         assert "no-store" not in signed_out.headers.get("cache-control", "")
         # Account and link pages, even signed out and setting no cookie.
         for path in ("/connexion", "/inscription", "/mot-de-passe-oublie", "/lien/un-lien-inconnu"):

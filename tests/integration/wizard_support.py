@@ -38,7 +38,7 @@ class Wizard:
     @property
     def csrf(self) -> str:
         if not self.client.cookies.get("csrftoken"):
-            self.client.get("/creation/collectivite")
+            self.client.get("/creation/collectivite?q=60159")  # a page with a form: its token's cookie
         return str(self.client.cookies.get("csrftoken"))
 
     def post(self, path: str, data: dict[str, Any] | None = None) -> Any:

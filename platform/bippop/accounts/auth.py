@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from bippop.accounts.sessions import ANY_GENERATION, DEFAULT_TIMEOUTS, Session, SessionStore
 from bippop.config import Settings
 from bippop.web import i18n
+from bippop.web.pages import CSRF_TOKEN_USED
 from bippop.web.scope import COOP_SCOPE as COOP_SCOPE  # re-exported: the accounts' importers name it here
 from bippop.web.scope import scope_id as scope_id
 
@@ -125,7 +126,34 @@ class IdentityMiddleware(ASGIMiddleware):
                     bound = session_csrf_token(csrf, session)
                     if request.cookies.get(csrf.cookie_name) != bound:
                         send = _setting_csrf_cookie(scope, send, csrf_cookie(csrf, bound))
+        if scope["state"]["identity"] is None:
+            csrf = scope["litestar_app"].csrf_config
+            if csrf is not None and csrf.cookie_name not in request.cookies:
+                send = _csrf_cookie_if_used(scope, send, csrf.cookie_name)
         await next_app(scope, receive, send)
+
+
+def _csrf_cookie_if_used(scope: Scope, send: Send, cookie_name: str) -> Send:
+    """``send``, without the CSRF cookie Litestar's middleware adds to every answer to a visitor who has
+    none, unless the page carries the token (a form: ``web.pages.CsrfToken``) or signing in or out chose
+    the cookie. A page without a form then sets no cookie: the same answer for every visitor."""
+    prefix = f"{cookie_name}=".encode()
+
+    async def wrapped(message: Message) -> None:
+        state = scope["state"]
+        if (
+            message["type"] == "http.response.start"
+            and not state.get(CSRF_TOKEN_USED)
+            and not state.get(CSRF_COOKIE_CHOSEN)
+        ):
+            message["headers"] = [
+                (name, value)
+                for name, value in message.get("headers", ())
+                if not (name.lower() == b"set-cookie" and value.startswith(prefix))
+            ]
+        await send(message)
+
+    return wrapped
 
 
 def _setting_csrf_cookie(scope: Scope, send: Send, cookie: Cookie) -> Send:

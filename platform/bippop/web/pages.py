@@ -101,9 +101,33 @@ def page_context(request: Request, site: Site | None, **extra: Any) -> dict[str,
     }
 
 
-def _csrf_token(request: Request) -> str:
+CSRF_TOKEN_USED = "csrf_token_used"  # noqa: S105 (a scope-state key, not a secret): scope state: the page carries the CSRF token (its cookie is needed)
+
+
+class CsrfToken:
+    """The request's CSRF token as a page uses it: written into the page, it marks the request, and only
+    then does the response set the CSRF cookie (``accounts.auth.IdentityMiddleware``). A page without a
+    form sets no cookie, so it stays the same for every visitor."""
+
+    __slots__ = ("_state", "_token")
+
+    def __init__(self, state: dict[str, Any], token: str) -> None:
+        self._state, self._token = state, token
+
+    def __str__(self) -> str:
+        self._state[CSRF_TOKEN_USED] = True
+        return self._token
+
+    def __html__(self) -> str:  # Jinja's autoescape: a token is hexadecimal, nothing to escape
+        return str(self)
+
+    def __bool__(self) -> bool:
+        return bool(self._token)
+
+
+def _csrf_token(request: Request) -> CsrfToken:
     token = ScopeState.from_scope(request.scope).csrf_token
-    return token if isinstance(token, str) else ""
+    return CsrfToken(request.scope["state"], token if isinstance(token, str) else "")
 
 
 def render(

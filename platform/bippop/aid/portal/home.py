@@ -2,7 +2,8 @@
 kit's ``PagesController.home`` serves ``/`` for every site and hands a tenant's host to this page
 (registered at assembly, ``bippop.assembly``). A portal not yet published (``published`` setting,
 ``onboarding/first_steps``) shows residents and visitors « opening soon » and the town hall's contact
-instead of its buttons; its staff see the page as it will be, under a banner."""
+instead of its buttons; its staff see the page as it will be, under a banner. A visitor's page is kept
+rendered a few seconds (``web.page_cache``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bippop.accounts.models import Person
 from bippop.accounts.permissions import STAFF
 from bippop.aid.portal.common import enabled_modules
 from bippop.modules.assembly import menu_links
+from bippop.web import page_cache
 from bippop.web.pages import render
 from bippop.web.tenant_settings import tenant_settings
 
@@ -23,10 +25,13 @@ from bippop.web.tenant_settings import tenant_settings
 async def tenant_home(
     request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, Any]
 ) -> Response[Any]:
+    settings = await tenant_settings(request)
+    key = page_cache.anonymous_key(request, "home", settings)
+    if key is not None and (kept := page_cache.cache_of(request).get(key)) is not None:
+        return page_cache.cached_response(kept)
     volunteers = await db_session.scalar(
         select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
     )
-    settings = await tenant_settings(request)
     identity = request.scope["state"].get("identity")
     staff = identity is not None and identity.kind == "person" and bool(STAFF.intersection(identity.roles))
     services = await enabled_modules(request)
@@ -38,4 +43,5 @@ async def tenant_home(
         "published": settings.published,
         "staff": staff,
     }
-    return render(request, "home.html", context, default_locale=settings.default_locale)
+    response = render(request, "home.html", context, default_locale=settings.default_locale)
+    return response if key is None else page_cache.keep(request, key, response)

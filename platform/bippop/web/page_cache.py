@@ -1,0 +1,120 @@
+"""Anonymous pages kept rendered for a few seconds, in this process: a visitor's home page costs no
+query and no template once it was made.
+
+- **Only what is the same for every visitor.** A GET or HEAD without a query string, from someone not
+  signed in, not an htmx request; the page itself carries no CSRF token (``web.pages.CsrfToken``: a
+  page with a form is never kept) and sets no cookie.
+- **The key is everything the page depends on**: the tenant as host resolution gave it (its name,
+  theme, branding and status: a change of branding invalidates the host cache, so the next request
+  brings a new key), its settings (modules switched on, published, default language: a change bumps
+  their generation, same), the page's language and the visitor's display choices (text size…).
+  What is left — the count of volunteers on the home page — is at most ``SECONDS`` old.
+- **Bounded**: the ``MAX_ENTRIES`` most recently used pages, whatever the number of tenants (about
+  6 KB each: a few MB at most); nothing else about tenants is kept in process memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from litestar import Request, Response
+
+from bippop.tenants.cache import encode
+from bippop.tenants.resolution import Site
+from bippop.web import i18n
+from bippop.web.display import display_choices, html_classes
+from bippop.web.pages import CSRF_TOKEN_USED
+from bippop.web.tenant_settings import TenantSettings
+
+SECONDS = 10.0
+MAX_ENTRIES = 512
+CACHED_HEADER = "x-bippop-page-cache"  # hit | miss: lets an operator (and the tests) see it work
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Entry:
+    html: str
+    expires: float
+
+
+class PageCache:
+    """A small LRU of rendered pages with a time to live (thread-safe: sync handlers run in threads)."""
+
+    def __init__(
+        self,
+        max_entries: int = MAX_ENTRIES,
+        seconds: float = SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries, self.seconds, self.clock = max_entries, seconds, clock
+        self._entries: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.expires <= self.clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry.html
+
+    def put(self, key: Hashable, html: str) -> None:
+        with self._lock:
+            self._entries[key] = _Entry(html, self.clock() + self.seconds)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def anonymous_key(request: Request[Any, Any, Any], page: str, settings: TenantSettings) -> Hashable | None:
+    """The cache key of ``page`` for this request, or None when the page may not be kept for it."""
+    if request.method not in ("GET", "HEAD") or request.scope.get("query_string"):
+        return None
+    if request.scope["state"].get("identity") is not None or request.headers.get("hx-request"):
+        return None
+    site: Site | None = request.scope["state"].get("site")
+    if site is None or site.tenant is None:
+        return None
+    locale = i18n.pick_locale(None, request.cookies.get(i18n.LOCALE_COOKIE), settings.default_locale)
+    display = html_classes(display_choices(request.cookies))
+    return (page, encode(site.tenant), settings, locale, display)
+
+
+def cache_of(request: Request[Any, Any, Any]) -> PageCache:
+    cache: PageCache = request.app.state.page_cache
+    return cache
+
+
+def cached_response(html: str) -> Response[str]:
+    """A kept page, answered as ``web.pages.render`` answered it."""
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={"Vary": "HX-Request, Cookie", CACHED_HEADER: "hit"},
+    )
+
+
+def keep(request: Request[Any, Any, Any], key: Hashable, response: Response[Any]) -> Response[Any]:
+    """Keep ``response`` under ``key`` when it is a plain 200 page that carries no CSRF token and sets
+    no cookie; returns it (marked as a miss)."""
+    used_token = request.scope["state"].get(CSRF_TOKEN_USED)
+    if (
+        response.status_code == 200
+        and not response.cookies
+        and not used_token
+        and isinstance(response.content, str)
+    ):
+        cache_of(request).put(key, response.content)
+    response.headers[CACHED_HEADER] = "miss"
+    return response

@@ -1,0 +1,85 @@
+"""Issue 13: how many round trips to PostgreSQL each hot page costs, so they never creep back up.
+
+Counted on the app's own engine after a warm-up request (the Redis caches are filled): every statement
+(``before_cursor_execute``) plus each transaction's BEGIN and COMMIT or ROLLBACK. No pre-ping is sent
+(``test_pool_checkout``); a visitor's home page, once kept (``web.page_cache``), costs none."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import event
+
+from bippop.app import create_app
+from bippop.config import Settings
+from bippop.runtime.resources import PlatformResources
+from bippop.tenants.context import TenantRef
+from bippop.web.page_cache import CACHED_HEADER
+from support import host, log_in, make_person
+
+# The ceilings: a page that needs more has grown a query; look at it before raising its number.
+HOME_MISS = 4  # BEGIN, the scoping, the count of volunteers, COMMIT
+SIGN_IN = 4  # BEGIN, the scoping, the sign-in providers switched on, COMMIT
+DASHBOARD = 12  # BEGIN, the scoping, the person, 8 lists, COMMIT
+
+
+class RoundTrips:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.sent: list[str] = []  # each statement with its parameters: the same twice is a repeat
+
+    def statement(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        self.seen.append(" ".join(statement.split())[:100])
+        self.sent.append(f"{statement} {parameters!r}")
+
+    def listen(self, engine: Any) -> None:
+        event.listen(engine, "before_cursor_execute", self.statement)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(engine, name, lambda _conn, name=name: self.seen.append(name.upper()))
+
+
+@pytest.fixture
+def counted(settings: Settings) -> Iterator[tuple[TestClient[Any], RoundTrips]]:
+    app = create_app(settings)
+    trips = RoundTrips()
+    with TestClient(app, base_url="http://bippop.test") as web:
+        trips.listen(app.state.engine.sync_engine)
+        yield web, trips
+
+
+def round_trips(
+    web: TestClient[Any], trips: RoundTrips, path: str, slug: str, *, warm: bool = True
+) -> list[str]:
+    if warm:
+        assert web.get(path, headers=host(slug)).status_code == 200
+    trips.seen.clear()
+    trips.sent.clear()
+    response = web.get(path, headers=host(slug))
+    assert response.status_code == 200, response.text
+    assert len(set(trips.sent)) == len(trips.sent), f"a statement sent twice on {path}: {trips.seen}"
+    return list(trips.seen)
+
+
+def test_the_hot_pages_cost_few_round_trips(
+    counted: tuple[TestClient[Any], RoundTrips], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    web, trips = counted
+    web.app.state.page_cache.seconds = 0  # the home page as it is made, first
+    home = round_trips(web, trips, "/", tenant.slug)
+    assert len(home) <= HOME_MISS, home
+    assert sum("settings" in s for s in home) == 0  # the tenant's settings come from the cache
+    web.app.state.page_cache.seconds = 10
+    round_trips(web, trips, "/", tenant.slug)
+    trips.seen.clear()
+    kept = web.get("/", headers=host(tenant.slug))
+    assert kept.headers[CACHED_HEADER] == "hit" and trips.seen == []
+
+    sign_in = round_trips(web, trips, "/connexion", tenant.slug)
+    assert len(sign_in) <= SIGN_IN, sign_in
+    _id, email, _secret = make_person(resources, tenant, ["volunteer"])
+    log_in(web, tenant.slug, email)
+    dashboard = round_trips(web, trips, "/benevole/", tenant.slug)
+    assert len(dashboard) <= DASHBOARD, dashboard
