@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -81,6 +82,10 @@ async def open_resources(app: Litestar) -> None:
     configure_broker(build_broker(settings))
     # The official list takes about a second to load: loaded now, in a thread, not by the first search.
     threading.Thread(target=collectivities_store.catalogue, name="collectivities", daemon=True).start()
+    # What start-up built (routes, templates, modules: ~300,000 objects) lives as long as the process:
+    # out of the collector's sight, a full collection no longer stalls every request for 200 ms.
+    gc.collect()
+    gc.freeze()
 
 
 async def close_resources(app: Litestar) -> None:

@@ -3,6 +3,8 @@ all on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -41,9 +43,9 @@ def test_two_workers_share_the_port_and_stop_together(settings: Settings, tmp_pa
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    workers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 60
-        workers: list[psutil.Process] = []
         while time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()[-3000:]
             children = psutil.Process(process.pid).children()
@@ -63,6 +65,9 @@ def test_two_workers_share_the_port_and_stop_together(settings: Settings, tmp_pa
         _gone, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # a failed test leaves no worker behind: the whole group goes
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()

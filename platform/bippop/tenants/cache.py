@@ -11,6 +11,7 @@ names cost a database lookup each, never a key each.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import structlog
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from bippop import clock
@@ -33,6 +35,34 @@ UNKNOWN_SECONDS = 30
 
 def host_key(hostname: str) -> str:
     return f"bippop:host:{hostname}"
+
+
+# The tenant's settings copy (``web.tenant_settings``) is read with its host: ``bippop:t:<id>:settings``
+# and ``…:settings-generation`` (the names ``tenant_cache_key`` gives them).
+SETTINGS_PART = "settings"
+SETTINGS_GENERATION_PART = "settings-generation"
+LOOKUP_SCRIPT = f"""
+local raw = redis.call('GET', KEYS[1])
+local unknown = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if (not raw) or raw == '{UNKNOWN}' then return {{raw, unknown}} end
+local ok, data = pcall(cjson.decode, raw)
+if not ok or type(data) ~= 'table' or type(data['id']) ~= 'string' then return {{raw, unknown}} end
+local prefix = 'bippop:t:' .. data['id'] .. ':'
+return {{raw, unknown, redis.call('GET', prefix .. '{SETTINGS_PART}'),
+         redis.call('GET', prefix .. '{SETTINGS_GENERATION_PART}')}}
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the host cache knows of a host: ``found`` False on a miss (or Redis not answering); the
+    tenant (None: no tenant has this host); its cached text, the tenant's fingerprint (any change to the
+    tenant writes another); and the settings' cached copy and generation read with it, if any."""
+
+    found: bool
+    tenant: TenantRef | None = None
+    fingerprint: str = ""
+    settings_copy: tuple[Any, Any] | None = None
 
 
 def encode(tenant: TenantRef | None) -> str:
@@ -93,22 +123,33 @@ class AsyncHostCache:
     def __init__(self, redis: AsyncRedis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
+        self._script: AsyncScript | None = None
 
     async def get(self, hostname: str) -> tuple[bool, TenantRef | None]:
         """(found, tenant): found is False on a miss or when Redis cannot answer."""
+        found = await self.lookup(hostname)
+        return found.found, found.tenant
+
+    async def lookup(self, hostname: str) -> Lookup:
+        """The host's tenant and, in the same round trip, the cached copy of its settings (one script run
+        by Redis: the host's key, then the settings' keys named by the tenant's id)."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(host_key(hostname))
-                pipe.zscore(UNKNOWN_HOSTS_KEY, hostname)
-                raw, unknown_until = await pipe.execute()
+            if self._script is None:
+                self._script = self.redis.register_script(LOOKUP_SCRIPT)
+            raw, unknown_until, *settings = await self._script(
+                keys=[host_key(hostname), UNKNOWN_HOSTS_KEY], args=[hostname]
+            )
         except RedisError:
             log.warning("host_cache_unavailable")
-            return False, None
+            return Lookup(False)
         if raw is not None:
-            return True, decode(raw)
-        if unknown_until is not None and unknown_until > clock.seconds():
-            return True, None
-        return False, None
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            tenant = decode(text)
+            copy = (settings[0], settings[1]) if len(settings) == 2 else None
+            return Lookup(True, tenant, text if tenant is not None else "", copy)
+        if unknown_until is not None and float(unknown_until) > clock.seconds():
+            return Lookup(True)
+        return Lookup(False)
 
     async def invalidate(self, hosts: Iterable[str]) -> None:
         """The same as ``HostCache.invalidate``, from the web process (after the change is committed)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from litestar.enums import ScopeType
@@ -25,7 +25,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bippop.tenants.cache import AsyncHostCache
+from bippop.tenants.cache import AsyncHostCache, encode
 from bippop.tenants.context import TenantRef, tenant_scope
 from bippop.tenants.models import Domain, Tenant
 from bippop.tenants.naming import SLUG_PATTERN, InvalidName, hostname_from_header
@@ -41,6 +41,10 @@ DEFAULT_SITES: tuple[SiteKind, ...] = ("tenant",)
 class Site:
     kind: SiteKind
     tenant: TenantRef | None = None
+    # The tenant as the host cache holds it (its JSON): changes whenever anything of the tenant does.
+    fingerprint: str = ""
+    # The tenant's settings copy and its generation, read with the host (``web.tenant_settings``).
+    settings_copy: tuple[Any, Any] | None = None
 
 
 class HostResolver:
@@ -63,11 +67,13 @@ class HostResolver:
         kind = self.kind_of(hostname)
         if kind != "tenant":
             return Site(kind)
-        found, tenant = await self.cache.get(hostname)
-        if not found:
-            tenant = await self._lookup(hostname)
-            await self.cache.put(hostname, tenant)
-        return Site("tenant", tenant) if tenant is not None else None
+        found = await self.cache.lookup(hostname)
+        if found.found:
+            tenant = found.tenant
+            return Site("tenant", tenant, found.fingerprint, found.settings_copy) if tenant else None
+        tenant = await self._lookup(hostname)
+        await self.cache.put(hostname, tenant)
+        return Site("tenant", tenant, encode(tenant)) if tenant is not None else None
 
     async def _lookup(self, hostname: str) -> TenantRef | None:
         suffix = "." + self.base_domain

@@ -88,7 +88,7 @@ def anonymous_key(request: Request[Any, Any, Any], page: str, settings: TenantSe
         return None
     locale = i18n.pick_locale(None, request.cookies.get(i18n.LOCALE_COOKIE), settings.default_locale)
     display = html_classes(display_choices(request.cookies))
-    return (page, encode(site.tenant), settings, locale, display)
+    return (page, site.fingerprint or encode(site.tenant), settings, locale, display)
 
 
 def cache_of(request: Request[Any, Any, Any]) -> PageCache:

@@ -1,7 +1,8 @@
 """The tenant's settings every page needs (its default language, the service modules it switched on,
 whether its portal is published),
-read once per request and cached with the tenant in Redis, so no handler reads them by hand and most
-requests read no ``settings`` row.
+read once per request and cached with the tenant in Redis — read in the same round trip as the host
+(``tenants.cache.LOOKUP_SCRIPT``) — so no handler reads them by hand and most requests read no
+``settings`` row.
 
 Staleness is bounded three ways. A change bumps the tenant's generation after its commit (``forget``):
 a copy is written with the generation read *before* the table was read, so a reader that raced the
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop.tenants.cache import SETTINGS_GENERATION_PART, SETTINGS_PART
 from bippop.tenants.context import TenantRef, tenant_cache_key
 from bippop.tenants.resolution import Site
 from bippop.tenants.tenant_settings import Setting
@@ -57,11 +59,11 @@ class TenantSettings:
 
 
 def _key(tenant: TenantRef) -> str:
-    return tenant_cache_key("settings", tenant=tenant)
+    return tenant_cache_key(SETTINGS_PART, tenant=tenant)
 
 
 def _generation_key(tenant: TenantRef) -> str:
-    return tenant_cache_key("settings-generation", tenant=tenant)
+    return tenant_cache_key(SETTINGS_GENERATION_PART, tenant=tenant)
 
 
 async def read_settings(session: AsyncSession) -> TenantSettings:
@@ -107,13 +109,20 @@ async def _from_table(connection: ASGIConnection[Any, Any, Any, Any], tenant: Te
         return await read_settings(session)
 
 
-async def _cached(connection: ASGIConnection[Any, Any, Any, Any], tenant: TenantRef) -> TenantSettings:
+async def _cached(
+    connection: ASGIConnection[Any, Any, Any, Any], tenant: TenantRef, copy: tuple[Any, Any] | None
+) -> TenantSettings:
+    """From ``copy`` (the cached copy and generation host resolution read with the tenant), else from
+    Redis, else from the table (then cached)."""
     redis: Redis = connection.app.state.redis
-    try:
-        raw, generation = await redis.mget(_key(tenant), _generation_key(tenant))
-    except RedisError as exc:
-        log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
-        return await _from_table(connection, tenant)
+    if copy is not None:
+        raw, generation = copy
+    else:
+        try:
+            raw, generation = await redis.mget(_key(tenant), _generation_key(tenant))
+        except RedisError as exc:
+            log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
+            return await _from_table(connection, tenant)
     found = _decoded(raw, generation)
     if found is not None:
         return found
@@ -137,7 +146,7 @@ async def tenant_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Ten
     if site is None or site.tenant is None:
         return TenantSettings()
     if connection.scope.get("method", "GET") in SAFE_METHODS:
-        found = await _cached(connection, site.tenant)
+        found = await _cached(connection, site.tenant, site.settings_copy)
     else:
         found = await _from_table(connection, site.tenant)
     state["tenant_settings"] = found

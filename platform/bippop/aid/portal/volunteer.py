@@ -37,26 +37,21 @@ async def _requests_near(
     db_session: AsyncSession, me: Person, visible: frozenset[str], today: datetime.date
 ) -> list[dict[str, Any]]:
     """Requests the volunteer could take: offered to them first, then the nearest within their radius."""
-    offered_ids = set(
-        await db_session.scalars(
-            select(RequestOffer.request_id).where(
-                RequestOffer.volunteer_id == me.id, RequestOffer.declined_at.is_(None)
-            )
+    offers = await db_session.execute(  # offered to me, and declined by me: one query
+        select(RequestOffer.request_id, RequestOffer.declined_at.is_not(None)).where(
+            RequestOffer.volunteer_id == me.id
         )
     )
+    offered_ids: set[Any] = set()
+    declined: set[Any] = set()
+    for request_id, was_declined in offers:
+        (declined if was_declined else offered_ids).add(request_id)
     candidates = list(
         await db_session.scalars(
             select(HelpRequest)
             .where(HelpRequest.status.in_(("open", "offered")), HelpRequest.module.in_(list(visible)))
             .order_by(HelpRequest.created_at.desc())
             .limit(300)
-        )
-    )
-    declined = set(
-        await db_session.scalars(
-            select(RequestOffer.request_id).where(
-                RequestOffer.volunteer_id == me.id, RequestOffer.declined_at.is_not(None)
-            )
         )
     )
     near = []
@@ -91,10 +86,12 @@ async def _visits(
             .limit(50)
         )
     )
-    reported = set(
-        await db_session.scalars(select(VisitReport.appointment_id).where(VisitReport.author_id == me.id))
+    reported = (
+        select(VisitReport.id)
+        .where(VisitReport.appointment_id == Appointment.id, VisitReport.author_id == me.id)
+        .exists()
     )
-    past = list(
+    to_report = list(
         await db_session.execute(
             select(Appointment, HelpRequest)
             .join(HelpRequest, HelpRequest.id == Appointment.request_id)
@@ -102,12 +99,12 @@ async def _visits(
                 Appointment.volunteer_id == me.id,
                 Appointment.status.in_(("done", "scheduled")),
                 Appointment.starts_at < now,
+                ~reported,
             )
             .order_by(Appointment.starts_at.desc())
             .limit(20)
         )
     )
-    to_report = [(a, r) for a, r in past if a.id not in reported]
     return appointments, to_report
 
 
