@@ -127,9 +127,9 @@ async def _cached(
     if found is not None:
         return found
     found = await _from_table(connection, tenant)
-    copy = {**dataclasses.asdict(found), "generation": int(generation or 0)}
+    written = {**dataclasses.asdict(found), "generation": int(generation or 0)}
     try:
-        await redis.set(_key(tenant), json.dumps(copy), ex=CACHE_SECONDS)
+        await redis.set(_key(tenant), json.dumps(written), ex=CACHE_SECONDS)
     except RedisError as exc:  # full (noeviction) or gone: the next request reads the table again
         log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
     return found
