@@ -13,10 +13,6 @@ Figures go to ``tests/benchmarks/results/portal_scale.json``.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from structlog.testing import capture_logs
+from webserver import free_port, memory, start_web, stop_web, wait_healthy
 
 from bippop.config import Settings
 from bippop.db.engine import sqlalchemy_url
@@ -40,7 +37,7 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants import naming
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
-from support import clean_env, own_database
+from support import own_database
 
 RESULTS = Path(__file__).parent / "results" / "portal_scale.json"
 
@@ -53,12 +50,6 @@ MAX_MEMORY_RATIO = 1.10
 
 
 # Helpers ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _host(settings: Settings, slug: str) -> str:
@@ -94,67 +85,6 @@ def _provision(resources: PlatformResources, settings: Settings, slugs: Sequence
                 ).id
             assert provision(resources.admin_engine, tenant_id, use_pool=False) == "active"
     return time.perf_counter() - started
-
-
-# The web server ------------------------------------------------------------------------
-
-
-def _start_web(settings: Settings, var_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    env = clean_env(
-        BIPPOP_DATABASE_URL=settings.database_url or "",
-        BIPPOP_DATABASE_ADMIN_URL=settings.database_admin_url or "",
-        BIPPOP_REDIS_URL=settings.redis_url or "",
-        BIPPOP_BASE_DOMAIN=settings.base_domain,
-        BIPPOP_VAR_DIR=str(var_dir),
-        BIPPOP_LOG_LEVEL="WARNING",
-    )
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bippop", "web", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _wait_healthy(
-    process: subprocess.Popen[bytes], base_url: str, log_path: Path, seconds: float = 60
-) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bippop web exited ({process.returncode}):\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"bippop web did not answer /healthz within {seconds:.0f} s:\n{log_path.read_text()[-4000:]}")
-
-
-def _stop_web(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
-def _memory(pid: int) -> dict[str, int]:
-    """RSS and USS of the web process and its children (uvicorn without workers has none)."""
-    root = psutil.Process(pid)
-    processes = [root, *root.children(recursive=True)]
-    rss = uss = 0
-    for process in processes:
-        info = process.memory_full_info()
-        rss += info.rss
-        uss += info.uss
-    return {"rss_bytes": rss, "uss_bytes": uss, "processes": len(processes)}
 
 
 def _backend_memory(resources: PlatformResources, database: str) -> dict[str, int]:
@@ -329,13 +259,13 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
 
     small_fill_s = _provision(resources, settings, small)
 
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "web.log"
-    server = _start_web(settings, tmp_path / "var", port, log_path)
+    server = start_web(settings, tmp_path / "var", port, log_path)
     repeats: dict[str, Any] = {}
     try:
-        _wait_healthy(server, base_url, log_path)
+        wait_healthy(server, base_url, log_path)
         with httpx.Client(base_url=base_url, timeout=10) as client:
             series = Series(client, settings, server.pid, resources, database)
 
@@ -345,7 +275,7 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
             _measure(client, [_host(settings, slug) for slug in small], WARMUP)
             a = series(small, REQUESTS)
             control_a = series([], REQUESTS, "/healthz")
-            memory_a = _memory(server.pid)
+            memory_a = memory(server.pid)
             backends_a = _backend_memory(resources, database)
 
             # 1,990 more tenants, while the server runs.
@@ -363,7 +293,7 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
             b_distinct = series(distinct, REQUESTS)
             b_after = series(small, REQUESTS)  # the 10-tenant pass again, after B
             control_b = series([], REQUESTS, "/healthz")
-            memory_b = _memory(server.pid)
+            memory_b = memory(server.pid)
             backends_b = _backend_memory(resources, database)
 
             # Noise check: a figure over its bound is measured once more, and that reading is kept.
@@ -373,9 +303,9 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
             if memory_b["rss_bytes"] / memory_a["rss_bytes"] >= MAX_MEMORY_RATIO:
                 repeats["memory_b_first_reading"] = memory_b
                 time.sleep(2)
-                memory_b = _memory(server.pid)
+                memory_b = memory(server.pid)
     finally:
-        _stop_web(server)
+        stop_web(server)
     catalog = _catalog_cache_growth(resources, [naming.schema_for(slug) for slug in slugs])
 
     ratio_median = b_distinct["median_s"] / a["median_s"]
