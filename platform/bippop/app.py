@@ -184,7 +184,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[open_resources],
         on_shutdown=[close_resources],
         state=State(
-            {"settings": settings, "templates": templates, "clock": clock.seconds, "page_cache": PageCache()}
+            {
+                "settings": settings,
+                "templates": templates,
+                "clock": clock.seconds,
+                "page_cache": PageCache(seconds=settings.page_cache_seconds),
+            }
         ),
         exception_handlers={
             HTTPException: http_error_page,

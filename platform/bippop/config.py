@@ -90,7 +90,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "console"
     db_pool_size: int = 10
-    db_recycle_tenants: int = 200
+    db_recycle_tenants: int = 100
     migrate_concurrency: int = 4
     spare_pool_size: int = 5
     seed_demo: bool = True
@@ -98,6 +98,7 @@ class Settings:
     worker_threads: int = 4
     job_heartbeat_seconds: int = 30
     host_cache_seconds: int = 3600
+    page_cache_seconds: int = 10
     audit_retention_days: int = 365
     reoffer_after_hours: int = 48
     session_timeouts: str | None = None

@@ -8,7 +8,8 @@ query and no template once it was made.
   theme, branding and status: a change of branding invalidates the host cache, so the next request
   brings a new key), its settings (modules switched on, published, default language: a change bumps
   their generation, same), the page's language and the visitor's display choices (text size…).
-  What is left — the count of volunteers on the home page — is at most ``SECONDS`` old.
+  What is left — the count of volunteers on the home page — is at most
+  ``BIPPOP_PAGE_CACHE_SECONDS`` old (10 s; 0 keeps nothing).
 - **Bounded**: the ``MAX_ENTRIES`` most recently used pages, whatever the number of tenants (about
   6 KB each: a few MB at most); nothing else about tenants is kept in process memory.
 """
@@ -67,6 +68,8 @@ class PageCache:
             return entry.html
 
     def put(self, key: Hashable, html: str) -> None:
+        if self.seconds <= 0:
+            return  # BIPPOP_PAGE_CACHE_SECONDS=0: nothing is kept
         with self._lock:
             self._entries[key] = _Entry(html, self.clock() + self.seconds)
             self._entries.move_to_end(key)
