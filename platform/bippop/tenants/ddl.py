@@ -125,6 +125,40 @@ def ensure_schema(connection: Connection, schema: str, role: str) -> None:
     connection.execute(
         text(f"alter default privileges in schema {s} grant usage, select on sequences to {r}")
     )
-    # Tables made before a crash, before the default privileges existed, get the same rights.
-    connection.execute(text(f"grant select, insert, update, delete on all tables in schema {s} to {r}"))
-    connection.execute(text(f"grant usage, select on all sequences in schema {s} to {r}"))
+    # Relations made before the default privileges existed get the same rights. Not with GRANT ... ON
+    # ALL TABLES/SEQUENCES IN SCHEMA: each reads the whole of pg_class (~110 ms at 2,000 tenants).
+    tables, sequences = _relations_lacking_rights(connection, schema, role)
+    if tables:
+        connection.execute(text(f"grant select, insert, update, delete on table {tables} to {r}"))
+    if sequences:
+        connection.execute(text(f"grant usage, select on sequence {sequences} to {r}"))
+
+
+# A schema's relations, found through pg_depend's index on the object referenced (each relation depends
+# on its schema), then pg_class by oid: both index lookups, whatever the number of schemas.
+_LACKING_RIGHTS = text(
+    """
+    select format('%I.%I', cast(:schema as text), c.relname), c.relkind = 'S'
+    from pg_depend d join pg_class c on c.oid = d.objid
+    where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_namespace'::regclass
+      and d.refobjid = to_regnamespace(:schema) and d.refobjsubid = 0
+      and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+      and case when c.relkind = 'S'
+          then not (has_sequence_privilege(cast(:role as name), c.oid, 'usage')
+                    and has_sequence_privilege(cast(:role as name), c.oid, 'select'))
+          else not (has_table_privilege(cast(:role as name), c.oid, 'select')
+                    and has_table_privilege(cast(:role as name), c.oid, 'insert')
+                    and has_table_privilege(cast(:role as name), c.oid, 'update')
+                    and has_table_privilege(cast(:role as name), c.oid, 'delete'))
+      end
+    order by 1
+    """
+)
+
+
+def _relations_lacking_rights(connection: Connection, schema: str, role: str) -> tuple[str, str]:
+    """The schema's tables and sequences ``role`` cannot fully use, each as a list for one GRANT."""
+    rows = connection.execute(_LACKING_RIGHTS, {"schema": schema, "role": role}).all()
+    tables = ", ".join(name for name, is_sequence in rows if not is_sequence)
+    sequences = ", ".join(name for name, is_sequence in rows if is_sequence)
+    return tables, sequences
