@@ -44,6 +44,23 @@ def _person(name: str, *, nullable: bool = False, on_delete: str = "CASCADE") ->
     return sa.Column(name, sa.Uuid(), sa.ForeignKey("people.id", ondelete=on_delete), nullable=nullable)
 
 
+def _add_column(table: str, column: sa.Column) -> None:
+    """``ADD COLUMN`` without its default, then the default, the existing rows, NOT NULL: the same column
+    as ``op.add_column``, but PostgreSQL 15 checks the whole catalog (``pg_class``, ``pg_index``) for an
+    ``ADD COLUMN … DEFAULT``, which made every new tenant's creation slower as the fleet grew
+    (issue 13: ~17 ms each at 2,000 tenants). On a new tenant's empty table the UPDATE touches nothing."""
+    default, required = column.server_default, not column.nullable
+    if default is None:
+        op.add_column(table, column)
+        return
+    bare = sa.Column(column.name, column.type, nullable=True)
+    op.add_column(table, bare)
+    op.alter_column(table, column.name, server_default=default.arg)  # type: ignore[attr-defined]
+    if required:
+        op.execute(f"update {table} set {column.name} = default where {column.name} is null")
+        op.alter_column(table, column.name, nullable=False)
+
+
 def upgrade() -> None:
     for column in (
         sa.Column("phone", sa.String(30), nullable=True),
@@ -61,7 +78,7 @@ def upgrade() -> None:
         sa.Column("max_distance_km", sa.SmallInteger(), nullable=False, server_default="5"),
         sa.Column("calendar_token_hash", sa.String(64), nullable=True),
     ):
-        op.add_column("people", column)
+        _add_column("people", column)
     op.create_index("ix_people_roles", "people", ["roles"], postgresql_using="gin")
     op.create_index("uq_people_calendar_token", "people", ["calendar_token_hash"], unique=True)
 
