@@ -6,6 +6,7 @@ on, is refused next to the field."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
 import threading
@@ -26,7 +27,9 @@ from bippop.billing.models import CREDIT_NOTE, INVOICE, BillingProfile, Plan, Su
 from bippop.billing.services import documents, subscriptions
 from bippop.config import Settings
 from bippop.coop.models import AuditEntry
+from bippop.coop.services import invoices as coop_invoices
 from bippop.coop.services import plan_change
+from bippop.db.engine import async_session_factory, make_async_engine
 from bippop.runtime.resources import PlatformResources
 from bippop.storage import LocalStorage, StorageUnavailable, storage_from_settings
 from bippop.tenants.models import Tenant
@@ -275,3 +278,45 @@ def blocked_on_a_lock(watcher: Session) -> bool:
             return True
         threading.Event().wait(0.01)
     return False
+
+
+async def test_a_credit_note_and_a_change_of_plan_at_once_never_leave_the_change_unpriced(
+    billing: Billing, resources: PlatformResources
+) -> None:
+    """The console credits the period's invoice in full while an operator changes the plan: the credit
+    note takes the billing profile's lock first (as the change does), so the change waits, then finds
+    the period credited in full and is refused (without the lock it went through, priced nowhere)."""
+    old, new = offered(billing), offered(billing, unit_price="0.30")
+    town = billing.tenant(old)
+    with clock.use(billing.clock(3, 1)):
+        billing.run([town])
+    (invoice,) = billing.invoices(town)
+    staff, _secret = make_staff(resources, billing.settings)
+    day = billing.day(6, 2)
+    engine = make_async_engine(billing.settings)
+    factory = async_session_factory(engine)
+
+    def change() -> plan_change.Outcome:
+        with resources.sessions()() as session:
+            tenant = session.get_one(Tenant, town)
+            form = {"plan": str(new.id), "day": str(day)}
+            outcome = plan_change.perform(session, billing.settings, staff.id, tenant, form, day)
+            session.commit()
+            return outcome
+
+    try:
+        async with factory() as crediting:
+            credited = await coop_invoices.credit_in_full(crediting, staff.id, invoice.id)
+            assert credited is not None and credited.note is not None
+            waiting = asyncio.get_running_loop().run_in_executor(None, change)
+            with resources.sessions()() as watcher:
+                assert await asyncio.to_thread(blocked_on_a_lock, watcher), "the change never waited"
+            await crediting.commit()
+            refused = await waiting
+    finally:
+        await engine.dispose()
+    assert "entièrement annulée par avoir" in refused.errors["day"]  # « credited in full »
+    assert refused.issued == []
+    with resources.sessions()() as session:
+        assert session.get_one(BillingProfile, town).plan_id == old.id  # nothing changed
+    assert sorted(i.kind for i in billing.invoices(town)) == [CREDIT_NOTE, INVOICE]

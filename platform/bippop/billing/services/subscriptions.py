@@ -37,6 +37,10 @@ from bippop.tenants.models import Tenant
 _ONE = Decimal(1)
 
 
+class CreditedInFull(ValueError):
+    """A change of plan in a period whose invoice a credit note cancelled in full."""
+
+
 def lock_profile(session: Session, tenant_id: uuid.UUID) -> BillingProfile | None:
     """The tenant's billing profile, locked until the transaction ends (None without one)."""
     return session.scalar(
@@ -108,8 +112,9 @@ def change_plan(
 ) -> PlanChange:
     """Move the tenant to plan ``plan_id`` from ``day`` on (see the module's docstring). Raises
     ``LookupError`` without a profile or a current subscription, ``ValueError`` for a day before the
-    current subscription's start or one a document of the tenant already starts on (its run keys are
-    taken: issuing would hand back that document, not price this change)."""
+    current subscription's start, one a document of the tenant already starts on (its run keys are
+    taken: issuing would hand back that document, not price this change), or in a period whose invoice
+    is credited in full."""
     if settings is None:
         from bippop.tenants.resources import platform_resources
 
@@ -147,9 +152,8 @@ def change_plan(
 def _invoice_covering(
     session: Session, tenant_id: uuid.UUID, current: Subscription, plan: Plan, day: datetime.date
 ) -> Invoice | None:
-    """The invoice of the current subscription's period holding ``day``, if it was issued and not
-    cancelled by a credit note already (nothing is left to correct then); locked like a payment locks
-    it, so a credit note from the console and this change never both take its balance."""
+    """The invoice of the current subscription's period holding ``day``, if it was issued, locked like
+    a payment locks it; ``ValueError`` when a credit note cancelled it in full."""
     start = max(current.starts_on, calendar_period(plan.period, day).start)
     invoice = session.scalar(
         select(Invoice)
@@ -160,7 +164,11 @@ def _invoice_covering(
     if invoice is None:
         return None
     credited = session.scalar(select(credited_column()).where(Invoice.id == invoice.id)) or 0
-    return invoice if credited < invoice.total_incl_vat else None
+    if credited >= invoice.total_incl_vat:
+        # Credited in full (a credit note issued since the caller looked): its corrected invoice comes
+        # first, else the period would be re-billed on the old plan and the change priced nowhere.
+        raise CreditedInFull(f"invoice {invoice.number} of the period is credited in full")
+    return invoice
 
 
 def _correct(

@@ -23,7 +23,7 @@ from bippop.billing.models import (
     InvoiceSubmission,
     Payment,
 )
-from bippop.billing.services import issuing, reissue, run
+from bippop.billing.services import issuing, reissue, run, subscriptions
 from bippop.billing.services.ledger import balance_column, credited_column, paid_column
 from bippop.config import Settings
 from bippop.coop import audit
@@ -229,9 +229,16 @@ async def credit_refusal(session: AsyncSession, invoice: Invoice) -> str | None:
 
 async def credit_in_full(session: AsyncSession, staff_id: uuid.UUID, invoice_id: uuid.UUID) -> Credit | None:
     """The credit note cancelling the invoice (issued once: a second request gets the same one), or
-    why it is refused (``credit_refusal``); None when the invoice does not exist."""
-    invoice = await session.get(Invoice, invoice_id, with_for_update=True)
-    if invoice is None:
+    why it is refused (``credit_refusal``); None when the invoice does not exist. Takes the tenant's
+    billing profile's lock, then the invoice's, as a change of plan does (profile → invoice → number):
+    a change of plan sent at the same moment waits, then sees the period credited."""
+    found = await session.get(Invoice, invoice_id)
+    if found is None:
+        return None
+    tenant_id = found.tenant_id
+    await session.run_sync(lambda s: subscriptions.lock_profile(s, tenant_id))
+    invoice = await session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
+    if invoice is None:  # pragma: no cover - an issued invoice is never deleted
         return None
     key = f"credit:{invoice.id}"
     already = await session.scalar(select(Invoice).where(Invoice.run_key == key))

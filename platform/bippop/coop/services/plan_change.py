@@ -33,6 +33,7 @@ from bippop.billing.periods import Period, calendar_period, plan_change_lines
 from bippop.billing.pricing import plan_as_of, versions_query
 from bippop.billing.services import issuing, reissue
 from bippop.billing.services.subscriptions import (
+    CreditedInFull,
     activation_day,
     change_plan,
     current_subscription,
@@ -45,6 +46,13 @@ from bippop.web.i18n import _
 
 _ONE = Decimal(1)
 DAY_LENGTH = 10  # YYYY-MM-DD
+
+
+def credited_in_full_message() -> str:
+    return _(
+        "The invoice of this period is credited in full: issue its corrected invoice first, then "
+        "change the plan."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,10 +164,7 @@ def _day_problem(session: Session, form: ChangeForm, day: datetime.date) -> str 
     )
     standing = [invoice for invoice in invoices if not reissue.fully_credited(session, invoice)]
     if invoices and not standing:
-        return _(
-            "The invoice of this period is credited in full: issue its corrected invoice first, then "
-            "change the plan."
-        )
+        return credited_in_full_message()
     if any(invoice.run_key != base for invoice in standing):
         return _(
             "The invoice of this period was issued again after a credit note: its plan cannot be "
@@ -218,7 +223,10 @@ def perform(
     errors, plan, day = check(session, form, form_data.get("plan", ""), form_data.get("day", ""))
     if errors or plan is None or day is None:
         return Outcome(errors)
-    change = change_plan(session, tenant.id, plan.id, day, settings=settings)
+    try:
+        change = change_plan(session, tenant.id, plan.id, day, settings=settings)
+    except CreditedInFull:  # checked above under the same lock; kept in case a caller did not lock
+        return Outcome({"day": credited_in_full_message()})
     details: dict[str, Any] = {"from_plan": form.current_plan.code, "to_plan": plan.code, "day": str(day)}
     for document in change.documents:
         prefix = "credit_note" if document.kind != INVOICE else "invoice"
