@@ -83,9 +83,11 @@ async def open_resources(app: Litestar) -> None:
     # The official list takes about a second to load: loaded now, in a thread, not by the first search.
     threading.Thread(target=collectivities_store.catalogue, name="collectivities", daemon=True).start()
     # What start-up built (routes, templates, modules: ~300,000 objects) lives as long as the process:
-    # out of the collector's sight, a full collection no longer stalls every request for 200 ms.
-    gc.collect()
-    gc.freeze()
+    # out of the collector's sight, a full collection no longer stalls every request for 200 ms. Once
+    # per process: a process that builds app after app (the tests) would pin each one's garbage.
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 async def close_resources(app: Litestar) -> None:

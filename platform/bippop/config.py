@@ -211,6 +211,10 @@ class Settings:
             raise SettingsError(
                 f"BIPPOP_REOFFER_AFTER_HOURS doit être au moins 1 (reçu {self.reoffer_after_hours})."
             )
+        if self.db_recycle_tenants < 0:
+            raise SettingsError(
+                f"BIPPOP_DB_RECYCLE_TENANTS doit être 0 (jamais) ou plus (reçu {self.db_recycle_tenants})."
+            )
         if self.web_workers < 1:
             raise SettingsError(f"BIPPOP_WEB_WORKERS doit être au moins 1 (reçu {self.web_workers}).")
         if self.log_format not in ("console", "json"):

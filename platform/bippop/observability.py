@@ -109,6 +109,7 @@ _PHONE = re.compile(
 )
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s:@]*:[^/\s@]*@")
 _DIGITS = re.compile(r"\d")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MASK = "[redacted]"
 # Keys whose values the platform itself makes (a validated request id, a tenant's slug…).
 SAFE_KEYS = frozenset(("timestamp", "level", "logger", "request_id", "tenant"))
@@ -122,11 +123,18 @@ def redact_text(text: str) -> str:
     return _PHONE.sub(MASK, text)
 
 
+def _plain(value: object) -> str:
+    """A value on one line: a text with a line break or another control character is written quoted
+    (``repr``), so that nothing a visitor sent can forge a line of its own."""
+    text = str(value)
+    return repr(text) if _CONTROL.search(text) else text
+
+
 def console_line(_logger: object, _name: str, event: structlog.types.EventDict) -> str:
     """``2026-12-03T07:00:00Z [info] request method=GET route=/ …``, then the traceback if any."""
     exception = event.pop("exception", None)
-    head = f"{event.pop('timestamp', '')} [{event.pop('level', '')}] {event.pop('event', '')}"
-    rest = " ".join(f"{key}={value}" for key, value in event.items())
+    head = f"{event.pop('timestamp', '')} [{event.pop('level', '')}] {_plain(event.pop('event', ''))}"
+    rest = " ".join(f"{key}={_plain(value)}" for key, value in event.items())
     line = f"{head} {rest}" if rest else head
     return f"{line}\n{exception}" if exception else line
 

@@ -156,12 +156,21 @@ def test_a_missing_pdf_says_so_and_is_generated_again(
             assert failed.headers["location"].endswith("fait=pdf_failed")
         assert stored_key(billing, invoice.id) == key
         assert console.get(f"/factures/{invoice.id}/pdf").content == first
-        # A file lost from the storage is made again under the same key.
+        # A file lost from the storage, and making it again fails: the key stays, the failure is
+        # recorded, and the retry job takes the invoice up again and makes it.
         storage.delete(key)
         assert console.get(f"/factures/{invoice.id}/pdf").status_code == 404
-        assert console.post(f"/factures/{invoice.id}/pdf").headers["location"].endswith("fait=pdf")
+        with monkeypatch.context() as patched:
+            patched.setattr(LocalStorage, "put", unavailable)
+            assert console.post(f"/factures/{invoice.id}/pdf").headers["location"].endswith("fait=pdf_failed")
+        with billing.resources.sessions()() as session:
+            failed_one = session.get_one(Invoice, invoice.id)
+            assert (failed_one.pdf_key, failed_one.pdf_error) == (key, "storage: StorageUnavailable")
+        assert documents.retry_missing(billing.resources.sessions(), storage, tenant_ids=[town]) == 1
         assert console.get(f"/factures/{invoice.id}/pdf").content.startswith(b"%PDF")
-    assert stored_key(billing, invoice.id) == key
+    with billing.resources.sessions()() as session:
+        remade = session.get_one(Invoice, invoice.id)
+        assert (remade.pdf_key, remade.pdf_error) == (key, None)
 
 
 def stored_key(billing: Billing, invoice_id: uuid.UUID) -> str | None:

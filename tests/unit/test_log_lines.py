@@ -27,8 +27,21 @@ def test_the_terminal_line_is_time_level_event_then_the_rest_and_the_traceback_b
     line = console_line(
         None,
         "info",
-        {"timestamp": "2026-12-03T07:00:00Z", "level": "info", "event": "request", "route": "/", "status": 200},
+        {
+            "timestamp": "2026-12-03T07:00:00Z",
+            "level": "info",
+            "event": "request",
+            "route": "/",
+            "status": 200,
+        },
     )
     assert line == "2026-12-03T07:00:00Z [info] request route=/ status=200"
     failed = console_line(None, "error", {"level": "error", "event": "boom", "exception": "Traceback (…)"})
     assert failed.splitlines() == [" [error] boom", "Traceback (…)"]
+
+
+def test_a_line_break_in_a_value_cannot_forge_a_line_of_its_own() -> None:
+    line = console_line(
+        None, "info", {"level": "info", "event": "request", "route": "/x\n2026 [error] forged"}
+    )
+    assert "\n" not in line and "route='/x\\n2026 [error] forged'" in line

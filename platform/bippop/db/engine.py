@@ -46,6 +46,9 @@ SCOPE_SQL = text("select set_config('search_path', :schema, true), set_config('r
 # POOL_WAIT_SECONDS.
 CONNECT_SECONDS = 2
 POOL_WAIT_SECONDS = 5
+# TCP keepalives: a peer gone without a word (a crashed host, a NAT or balancer that dropped the flow)
+# is noticed by the kernel within about a minute, and the checkout's poll then sees the socket closed.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 # Where a pooled connection keeps the tenants it has been scoped to (its pool entry's ``info``).
 TENANTS_SERVED = "bippop_tenants_served"
 
@@ -83,7 +86,7 @@ def make_engine(
         max_overflow=size,
         pool_recycle=3600,
         hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
-        connect_args={"connect_timeout": 5, "application_name": "bippop"},
+        connect_args={"connect_timeout": 5, "application_name": "bippop", **KEEPALIVES},
     )
     watch_pool(engine, settings.db_recycle_tenants)
     return engine
@@ -97,7 +100,7 @@ def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncE
         pool_recycle=3600,
         pool_timeout=POOL_WAIT_SECONDS,
         hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
-        connect_args={"connect_timeout": CONNECT_SECONDS, "application_name": "bippop-web"},
+        connect_args={"connect_timeout": CONNECT_SECONDS, "application_name": "bippop-web", **KEEPALIVES},
     )
     watch_pool(engine.sync_engine, settings.db_recycle_tenants)
     return engine

@@ -14,13 +14,16 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import structlog
 import uvicorn
 from uvicorn.main import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from bippop.config import Settings
+from bippop.observability import configure_logging
 
 APP_FACTORY = "bippop.app:create_app"
+log = structlog.get_logger(__name__)
 
 
 def server_config(
@@ -53,6 +56,16 @@ def serve(
     count = workers or settings.web_workers
     config = server_config(settings, host=host, port=port, workers=count)
     if count > 1:
+        # A broken configuration (a theme, a setting) fails here, once, with its message, instead of in
+        # workers the supervisor would start again and again.
+        configure_logging(settings)
+        try:
+            from bippop.app import create_app
+
+            create_app(settings)
+        except Exception:
+            log.exception("web_startup_failed")
+            sys.exit(STARTUP_FAILURE)
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
     server = uvicorn.Server(config)

@@ -38,7 +38,9 @@ def host_key(hostname: str) -> str:
 
 
 # The tenant's settings copy (``web.tenant_settings``) is read with its host: ``bippop:t:<id>:settings``
-# and ``…:settings-generation`` (the names ``tenant_cache_key`` gives them).
+# and ``…:settings-generation`` (the names ``tenant_cache_key`` gives them). The script names these
+# two keys from the tenant's JSON, not in KEYS: right for the one Redis the platform uses, not for a
+# Redis Cluster (keys on other slots) or ACLs limited to declared keys.
 SETTINGS_PART = "settings"
 SETTINGS_GENERATION_PART = "settings-generation"
 LOOKUP_SCRIPT = f"""

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bippop import clock
@@ -40,6 +40,7 @@ def document_key(invoice: Invoice) -> str:
 class DocumentOutcome:
     key: str | None
     error: str | None
+    unknown: str | None = None  # the stored PDF could not be looked at (storage out): nothing to record
 
 
 def make_pdf(invoice: Invoice, credited: Invoice | None) -> bytes:
@@ -57,7 +58,9 @@ def store(storage: Storage, invoice: Invoice, credited: Invoice | None) -> Docum
             if storage.exists(invoice.pdf_key):
                 return DocumentOutcome(invoice.pdf_key, None)
         except (StorageUnavailable, OSError) as exc:
-            return DocumentOutcome(None, f"storage: {type(exc).__name__}")
+            # Most likely still there: nothing is recorded against a PDF that may be fine (it is
+            # looked at again when someone asks for it).
+            return DocumentOutcome(None, None, unknown=f"storage: {type(exc).__name__}")
     try:
         pdf = make_pdf(invoice, credited)
     except Exception as exc:
@@ -76,6 +79,8 @@ def outcome_update(invoice_id: uuid.UUID, outcome: DocumentOutcome) -> Update:
     failure records its error only: a key already recorded stays."""
     found = update(Invoice).where(Invoice.id == invoice_id)
     if outcome.key is None:
+        if outcome.error is None:  # nothing learnt (``unknown``): only the time it was tried
+            return found.values(updated_at=clock.now())
         return found.values(pdf_error=outcome.error, updated_at=clock.now())
     return found.values(pdf_key=outcome.key, pdf_error=None, updated_at=clock.now())
 
@@ -104,9 +109,10 @@ def retry_missing(
     *,
     tenant_ids: Sequence[uuid.UUID] | None = None,
 ) -> int:
-    """The documents whose PDF is not stored made again, those tried longest ago first (a document that
+    """The documents whose PDF is not stored (or failed since) made again, those tried longest ago first (a document that
     keeps failing goes to the back: it never starves the others); how many are now stored."""
-    query = select(Invoice.id).where(Invoice.pdf_key.is_(None))
+    # Without a key, or with a failure recorded since (a stored file lost, then not made again).
+    query = select(Invoice.id).where(or_(Invoice.pdf_key.is_(None), Invoice.pdf_error.is_not(None)))
     if tenant_ids is not None:
         query = query.where(Invoice.tenant_id.in_(list(tenant_ids)))
     with sessions() as session:
