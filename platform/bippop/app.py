@@ -49,7 +49,7 @@ from bippop.tenants.cache import AsyncHostCache
 from bippop.tenants.resolution import HostResolutionMiddleware, HostResolver
 from bippop.web.display_pages import DisplayController
 from bippop.web.errors import http_error_page, redis_unavailable_page, unexpected_error_page
-from bippop.web.page_cache import PageCache
+from bippop.web.page_cache import KeptPagesMiddleware, PageCache
 from bippop.web.pages import PagesController, render_unavailable
 from bippop.web.security import SecurityHeadersMiddleware
 from bippop.web.templates import ThemeEngines
@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RequestLogMiddleware(),
             HostResolutionMiddleware(render_unavailable),
             IdentityMiddleware(),
+            KeptPagesMiddleware(),  # a visitor's kept home page, sent before CSRF and the handler
         ],
         # The API description documents routes, not tenant data: served on the public site only.
         openapi_config=OpenAPIConfig(

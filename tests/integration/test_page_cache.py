@@ -54,6 +54,7 @@ def test_a_visitors_home_page_is_kept_and_answered_without_a_query(
     again = client.get("/", headers=host(council.slug))
     assert again.headers[CACHED_HEADER] == "hit" and again.text == first.text
     assert statements == []  # no SQL at all
+    assert "set-cookie" not in again.headers and again.headers["content-security-policy"]  # still secured
     assert "Cachette-sur-Oise" in again.text
     # Another tenant's home is its own, never the one kept for the first.
     other = client.get("/", headers=host(tenant.slug))

@@ -24,17 +24,21 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from litestar import Request, Response
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from bippop.tenants.cache import encode
 from bippop.tenants.resolution import Site
 from bippop.web import i18n
 from bippop.web.display import display_choices, html_classes
 from bippop.web.pages import CSRF_TOKEN_USED
-from bippop.web.tenant_settings import TenantSettings
+from bippop.web.tenant_settings import TenantSettings, tenant_settings
 
 SECONDS = 10.0
 MAX_ENTRIES = 512
 CACHED_HEADER = "x-bippop-page-cache"  # hit | miss: lets an operator (and the tests) see it work
+KEPT_PAGE_OPT = "kept_page"  # a route's opt: the name its page is kept under (the home page: "home")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,3 +125,43 @@ def keep(request: Request[Any, Any, Any], key: Hashable, response: Response[Any]
         cache_of(request).put(key, response.content)
     response.headers[CACHED_HEADER] = "miss"
     return response
+
+
+class KeptPagesMiddleware(ASGIMiddleware):
+    """After host resolution and the identity: a kept page is sent from here, without the CSRF
+    middleware, the dependencies or the handler (the route's ``opt["kept_page"]`` names it). The
+    conditions and the key are ``anonymous_key``'s, the handler's own; a miss goes on to the handler,
+    which keeps what it renders (``keep``)."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        page = scope["route_handler"].opt.get(KEPT_PAGE_OPT)
+        site: Site | None = scope["state"].get("site")
+        if page is None or site is None or site.tenant is None or scope["state"].get("identity") is not None:
+            await next_app(scope, receive, send)
+            return
+        request: Request[Any, Any, Any] = Request(scope, receive)
+        key = anonymous_key(request, page, await tenant_settings(request))
+        html = cache_of(request).get(key) if key is not None else None
+        if html is None:
+            await next_app(scope, receive, send)
+            return
+        body = html.encode()
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"vary", b"HX-Request, Cookie"),
+                (CACHED_HEADER.encode(), b"hit"),
+            ],
+        }
+        await send(start)
+        sent: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": b"" if request.method == "HEAD" else body,
+            "more_body": False,
+        }
+        await send(sent)

@@ -221,7 +221,7 @@ def safe_next(target: str | None) -> str:
 
 
 class PagesController(Controller):
-    @get("/", opt={"sites": ALL_SITES, "public": True}, name="home")
+    @get("/", opt={"sites": ALL_SITES, "public": True, "kept_page": "home"}, name="home")
     async def home(
         self, request: HTMXRequest, site: NamedDependency[Site], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
