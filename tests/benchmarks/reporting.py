@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -104,3 +105,32 @@ def record(results_file: Path, key: str, figures: dict[str, Any], engine: Engine
         data = {}
     data[key] = {"environment": environment(engine), **figures}
     results_file.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def settle(engine: Engine, database: str, seconds: float = 120) -> dict[str, Any]:
+    """Let the server finish what bulk DDL leaves behind (dirty buffers, autovacuum of the catalogs)
+    before measuring, so that one phase is not measured against background work the other never had.
+    ``engine``: a login allowed to CHECKPOINT (else only the waiting applies)."""
+    started = time.perf_counter()
+    checkpoint = True
+    with engine.connect() as connection:
+        try:
+            connection.execute(text("checkpoint"))
+            connection.commit()
+        except DBAPIError:  # not a superuser (external server): the waiting below still applies
+            connection.rollback()
+            checkpoint = False
+    deadline = time.monotonic() + seconds
+    while True:
+        with engine.connect() as connection:
+            busy = connection.execute(
+                text(
+                    "select count(*) from pg_stat_activity"
+                    " where backend_type = 'autovacuum worker' and datname = :d"
+                ),
+                {"d": database},
+            ).scalar_one()
+        if not busy or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return {"seconds": time.perf_counter() - started, "checkpoint": checkpoint, "autovacuum_still_busy": busy}

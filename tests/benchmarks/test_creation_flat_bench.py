@@ -25,10 +25,9 @@ from typing import Any
 
 import psutil
 import pytest
-from reporting import ms, p95, record, summary, table
+from reporting import ms, p95, record, settle, summary, table
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from structlog.testing import capture_logs
 
 from bippop.config import Settings
@@ -195,37 +194,9 @@ def _catalogs(resources: PlatformResources) -> dict[str, Any]:
     }
 
 
-def _settle(resources: PlatformResources, database: str, seconds: float = 120) -> dict[str, Any]:
-    """Let the server finish what bulk DDL leaves behind (dirty buffers, autovacuum of the catalogs)
-    before measuring, so that one phase is not measured against background work the other never had."""
-    started = time.perf_counter()
-    checkpoint = True
-    with resources.admin_engine.connect() as connection:
-        try:
-            connection.execute(text("checkpoint"))
-            connection.commit()
-        except DBAPIError:  # not a superuser (external server): the waiting below still applies
-            connection.rollback()
-            checkpoint = False
-    deadline = time.monotonic() + seconds
-    while True:
-        with resources.admin_engine.connect() as connection:
-            busy = connection.execute(
-                text(
-                    "select count(*) from pg_stat_activity"
-                    " where backend_type = 'autovacuum worker' and datname = :d"
-                ),
-                {"d": database},
-            ).scalar_one()
-        if not busy or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    return {
-        "seconds": time.perf_counter() - started,
-        "checkpoint": checkpoint,
-        "autovacuum_still_busy": busy,
-        "catalogs": _catalogs(resources),
-    }
+def _settle(resources: PlatformResources, database: str) -> dict[str, Any]:
+    """``reporting.settle``, with the catalogs' sizes and dead rows once settled."""
+    return {**settle(resources.admin_engine, database), "catalogs": _catalogs(resources)}
 
 
 def _phase(resources: PlatformResources, settings: Settings, database: str, label: str) -> dict[str, Any]:

@@ -23,10 +23,9 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from reporting import mib, ms, record, summary, table
+from reporting import mib, ms, record, settle, summary, table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from structlog.testing import capture_logs
 from webserver import free_port, memory, start_web, stop_web, wait_healthy
@@ -102,34 +101,6 @@ def _backend_memory(resources: PlatformResources, database: str) -> dict[str, in
     return {"backends": len(pids), "uss_bytes": uss}
 
 
-def _settle(resources: PlatformResources, database: str, seconds: float = 120) -> dict[str, Any]:
-    """Let the server finish what bulk DDL leaves behind (dirty buffers, autovacuum of the catalogs)
-    before measuring, so phase B is not measured against a background phase A never had."""
-    started = time.perf_counter()
-    checkpoint = True
-    with resources.admin_engine.connect() as connection:
-        try:
-            connection.execute(text("checkpoint"))
-            connection.commit()
-        except DBAPIError:  # not a superuser (external server): the waiting below still applies
-            connection.rollback()
-            checkpoint = False
-    deadline = time.monotonic() + seconds
-    while True:
-        with resources.admin_engine.connect() as connection:
-            busy = connection.execute(
-                text(
-                    "select count(*) from pg_stat_activity"
-                    " where backend_type = 'autovacuum worker' and datname = :d"
-                ),
-                {"d": database},
-            ).scalar_one()
-        if not busy or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    return {"seconds": time.perf_counter() - started, "checkpoint": checkpoint, "autovacuum_still_busy": busy}
-
-
 def _catalog_cache_growth(resources: PlatformResources, schemas: Sequence[str]) -> dict[str, Any]:
     """What one PostgreSQL backend keeps after running the home page's queries in ``schemas``, by
     PostgreSQL's own accounting (CacheMemoryContext: relcache and catcache); informative only."""
@@ -169,7 +140,9 @@ def _recycled_catalog_cache(
     )
     login = make_url(settings.database_url or "").username
     with resources.admin_engine.begin() as connection:
-        roles = dict(connection.execute(text("select schema_name, db_role from platform.tenants")).all())
+        roles: dict[str, str] = dict(
+            connection.execute(text("select schema_name, db_role from platform.tenants")).all()
+        )
         # The app's login reads its backend's memory accounting (this benchmark's database only).
         connection.execute(text(f'grant pg_read_all_stats to "{login}"'))
     engine = make_engine(settings.replace(db_recycle_tenants=recycle), pool_size=1)
@@ -318,7 +291,7 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
             series = Series(client, settings, server.pid, resources, database)
 
             # Phase A: 10 tenants in the database.
-            settle_a = _settle(resources, database)
+            settle_a = settle(resources.admin_engine, database)
             touch_a = _touch(client, settings, small)
             _measure(client, [_host(settings, slug) for slug in small], WARMUP)
             a = series(small, REQUESTS)
@@ -329,7 +302,7 @@ def test_portal_request_at_10_and_at_2000_tenants(portal_settings: Settings, tmp
             # 1,990 more tenants, while the server runs.
             fill_s = _provision(resources, settings, slugs[SMALL:])
             print(f"\n  provisioned {TOTAL - SMALL} more tenants in {fill_s:.1f} s (server running)")
-            settle_b = _settle(resources, database)
+            settle_b = settle(resources.admin_engine, database)
             print(f"  settled in {settle_b['seconds']:.1f} s (checkpoint, autovacuum idle)")
 
             # Phase B: touch every tenant once, then the same measurements.
