@@ -103,15 +103,6 @@ def cache_of(request: Request[Any, Any, Any]) -> PageCache:
     return cache
 
 
-def cached_response(html: str) -> Response[str]:
-    """A kept page, answered as ``web.pages.render`` answered it."""
-    return Response(
-        html,
-        media_type="text/html; charset=utf-8",
-        headers={"Vary": "HX-Request, Cookie", CACHED_HEADER: "hit"},
-    )
-
-
 def keep(request: Request[Any, Any, Any], key: Hashable, response: Response[Any]) -> Response[Any]:
     """Keep ``response`` under ``key`` when it is a plain 200 page that carries no CSRF token and sets
     no cookie; returns it (marked as a miss)."""

@@ -26,9 +26,8 @@ async def tenant_home(
     request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, Any]
 ) -> Response[Any]:
     settings = await tenant_settings(request)
+    # A kept page was sent before this handler (web.page_cache.KeptPagesMiddleware): here, a miss.
     key = page_cache.anonymous_key(request, "home", settings)
-    if key is not None and (kept := page_cache.cache_of(request).get(key)) is not None:
-        return page_cache.cached_response(kept)
     volunteers = await db_session.scalar(
         select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
     )
