@@ -81,13 +81,22 @@ async def open_resources(app: Litestar) -> None:
     app.state.rate_limiter = RateLimiter(settings.redis_url or "")
     configure_broker(build_broker(settings))
     # The official list takes about a second to load: loaded now, in a thread, not by the first search.
-    threading.Thread(target=collectivities_store.catalogue, name="collectivities", daemon=True).start()
+    threading.Thread(target=_load_collectivities, name="collectivities", daemon=True).start()
     # What start-up built (routes, templates, modules: ~300,000 objects) lives as long as the process:
     # out of the collector's sight, a full collection no longer stalls every request for 200 ms. Once
     # per process: a process that builds app after app (the tests) would pin each one's garbage.
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+
+
+def _load_collectivities() -> None:
+    """The official list (~500,000 objects kept as long as the process), then out of the collector's
+    sight like what start-up built: a full collection walking it stalled requests ~40 ms (p99)."""
+    if collectivities_store.loaded():
+        return
+    collectivities_store.catalogue()
+    gc.freeze()
 
 
 async def close_resources(app: Litestar) -> None:

@@ -107,6 +107,11 @@ _lock = threading.Lock()
 _loaded: list[Catalogue] = []
 
 
+def loaded() -> bool:
+    """Whether this process has built the catalogue already."""
+    return bool(_loaded)
+
+
 def catalogue() -> Catalogue:
     """The shipped catalogue, built on the first call (once, even when threads call together)."""
     if not _loaded:
