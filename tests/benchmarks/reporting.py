@@ -7,6 +7,7 @@ of ``tests/benchmarks/results/`` (git-ignored) with :func:`record`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -14,7 +15,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,18 @@ def settle(engine: Engine, database: str, seconds: float = 120) -> dict[str, Any
             break
         time.sleep(0.5)
     return {"seconds": time.perf_counter() - started, "checkpoint": checkpoint, "autovacuum_still_busy": busy}
+
+
+@contextlib.contextmanager
+def own_database_settings(settings: Any, label: str) -> Iterator[Any]:
+    """``settings`` pointed (both logins) at a fresh database of the same server, dropped afterwards,
+    so that a benchmark's tenants pollute no other one."""
+    from bippop.runtime.operations import resources_for
+    from support import own_database
+
+    assert settings.database_url and settings.database_admin_url
+    with own_database(settings.database_admin_url, settings.database_url, label) as (app, admin):
+        try:
+            yield settings.replace(database_url=app, database_admin_url=admin)
+        finally:
+            resources_for(settings)  # back to the session's resources (closes ours) before dropping

@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 import pytest
-from reporting import ms, p95, record, settle, summary, table
+from reporting import ms, own_database_settings, p95, record, settle, summary, table
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
@@ -37,7 +37,6 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants import pool
 from bippop.tenants.provisioning import STEPS, provision
 from bippop.tenants.services import TenantService
-from support import own_database
 
 RESULTS = Path(__file__).parent / "results" / "creation_flat.json"
 
@@ -64,12 +63,8 @@ CATALOGS = (
 @pytest.fixture(scope="module")
 def flat_settings(settings: Settings) -> Iterator[Settings]:
     """The session's settings, pointed (both logins) at a fresh database on the same server."""
-    assert settings.database_url and settings.database_admin_url
-    with own_database(settings.database_admin_url, settings.database_url, "flat") as (app, admin):
-        try:
-            yield settings.replace(database_url=app, database_admin_url=admin)
-        finally:
-            resources_for(settings)  # back to the session's resources (closes ours) before dropping
+    with own_database_settings(settings, "flat") as own:
+        yield own
 
 
 # Creating tenants ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import pytest
 from baseline_apps import TEMPLATE, io_app
 from litestar import Litestar
 from litestar.testing import TestClient
-from reporting import record, table
+from reporting import own_database_settings, record, table
 from sqlalchemy import event, update
 from structlog.testing import capture_logs
 from webserver import (
@@ -70,7 +70,7 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
-from support import BASE_DOMAIN, clean_env, log_in, make_person, own_database
+from support import BASE_DOMAIN, clean_env, log_in, make_person
 from wrk_output import WrkResult
 
 RESULTS = Path(__file__).parent / "results" / "pages.json"
@@ -93,12 +93,8 @@ SEARCHED = "Jeanne"  # the htmx fragment's query: the intake form's live search 
 @pytest.fixture(scope="module")
 def pages_settings(settings: Settings) -> Iterator[Settings]:
     """The session's settings, pointed (both logins) at a fresh database on the same server."""
-    assert settings.database_url and settings.database_admin_url
-    with own_database(settings.database_admin_url, settings.database_url, "pages") as (app, admin):
-        try:
-            yield settings.replace(database_url=app, database_admin_url=admin)
-        finally:
-            resources_for(settings)  # back to the session's resources (closes ours) before dropping
+    with own_database_settings(settings, "pages") as own:
+        yield own
 
 
 @dataclasses.dataclass(frozen=True)

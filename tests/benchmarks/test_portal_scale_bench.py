@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from reporting import mib, ms, record, settle, summary, table
+from reporting import mib, ms, own_database_settings, record, settle, summary, table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -37,7 +37,6 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants import naming
 from bippop.tenants.provisioning import provision
 from bippop.tenants.services import TenantService
-from support import own_database
 
 RESULTS = Path(__file__).parent / "results" / "portal_scale.json"
 
@@ -63,12 +62,8 @@ def _host(settings: Settings, slug: str) -> str:
 @pytest.fixture(scope="module")
 def portal_settings(settings: Settings) -> Iterator[Settings]:
     """The session's settings, pointed (both logins) at a fresh database on the same server."""
-    assert settings.database_url and settings.database_admin_url
-    with own_database(settings.database_admin_url, settings.database_url, "portal") as (app, admin):
-        try:
-            yield settings.replace(database_url=app, database_admin_url=admin)
-        finally:
-            resources_for(settings)  # back to the session's resources (closes ours) before dropping
+    with own_database_settings(settings, "portal") as own:
+        yield own
 
 
 def _provision(resources: PlatformResources, settings: Settings, slugs: Sequence[str]) -> float:
