@@ -2,7 +2,7 @@
 
 import datetime
 import re
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts.models import Mandate, Person
 from bippop.aid.lifecycle import Outcome
 from bippop.aid.models import (
-    AvailabilityWindow,
     HelpRequest,
 )
 from bippop.aid.services.messages import Side, post_message
@@ -175,7 +174,14 @@ def period_key(start_minute: int) -> str:
     return "morning" if start_minute < 12 * 60 else "afternoon"
 
 
-def period_of(window: AvailabilityWindow) -> str:
+class StartsAtMinute(Protocol):
+    """An availability window, or a row of its columns."""
+
+    @property
+    def start_minute(self) -> int: ...
+
+
+def period_of(window: StartsAtMinute) -> str:
     return period_name(period_key(window.start_minute))
 
 

@@ -1,0 +1,178 @@
+"""What a volunteer's dashboard (``/benevole``) shows, read in three statements.
+
+The page is the one a volunteer opens most, so it reads plain rows (Core, the columns it shows) rather
+than whole ORM objects, in as few round trips as the lists allow:
+
+1. the requests: those the volunteer could take (open or offered, of a module shown here, the newest
+   ``CANDIDATES``), each with whether it was offered to them or declined by them, and, beside them, the
+   requests they already help with;
+2. their appointments: those still to come (or of the last day) and the past ones they have not
+   reported yet;
+3. their availability windows.
+
+Which requests are near is decided here, not in SQL: the module's rules (vetting, skills) depend on the
+volunteer only, so they are checked once per module, and the distance on the rows kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bippop.accounts.models import Person
+from bippop.aid import lifecycle
+from bippop.aid.models import Appointment, AvailabilityWindow, HelpRequest, RequestOffer, VisitReport
+from bippop.geography import distance_km
+from bippop.modules import registry
+from bippop.modules.contract import ModuleManifest
+
+CANDIDATES = 300  # the newest requests looked at for "near me"
+SHOWN_NEAR = 30
+UPCOMING = 50
+TO_REPORT = 20
+OPEN = ("open", "offered")
+HELPING = ("matched", "scheduled", "paused")
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestRef:
+    """The request an appointment is for, as the page links it."""
+
+    id: uuid.UUID
+    module: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NearRequest:
+    request: Row[Any]  # id, module, details
+    module: ModuleManifest
+    km: float | None
+    offered: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class VolunteerDashboard:
+    near: list[NearRequest]
+    appointments: list[tuple[Row[Any], RequestRef, ModuleManifest | None]]  # to come, the soonest first
+    to_report: list[tuple[Row[Any], RequestRef, ModuleManifest | None]]  # the latest first
+    mine: list[tuple[Row[Any], ModuleManifest | None]]
+    windows: Sequence[Row[int, int, int]]  # weekday, start_minute, end_minute, in the week's order
+
+
+def _requests_statement(me: Person, visible: frozenset[str]) -> Any:
+    offer = select(RequestOffer.id).where(
+        RequestOffer.request_id == HelpRequest.id, RequestOffer.volunteer_id == me.id
+    )
+    columns = (
+        HelpRequest.id,
+        HelpRequest.module,
+        HelpRequest.details,
+        HelpRequest.latitude,
+        HelpRequest.longitude,
+    )
+    candidates = (
+        select(
+            *columns,
+            literal(False).label("mine"),
+            offer.where(RequestOffer.declined_at.is_(None)).exists().label("offered"),
+            offer.where(RequestOffer.declined_at.is_not(None)).exists().label("declined"),
+        )
+        .where(HelpRequest.status.in_(OPEN), HelpRequest.module.in_(sorted(visible)))
+        .order_by(HelpRequest.created_at.desc())
+        .limit(CANDIDATES)
+    )
+    helping = select(*columns, literal(True), literal(False), literal(False)).where(
+        HelpRequest.volunteer_id == me.id, HelpRequest.status.in_(HELPING)
+    )
+    return union_all(candidates, helping)
+
+
+def _appointments_statement(me: Person, now: datetime.datetime) -> Any:
+    reported = (
+        select(VisitReport.id)
+        .where(VisitReport.appointment_id == Appointment.id, VisitReport.author_id == me.id)
+        .exists()
+    )
+    columns = (Appointment.id, Appointment.starts_at, HelpRequest.id.label("request_id"), HelpRequest.module)
+    mine = select(*columns).join(HelpRequest, HelpRequest.id == Appointment.request_id)
+    upcoming = (
+        mine.add_columns(literal("upcoming").label("list"))
+        .where(
+            Appointment.volunteer_id == me.id,
+            Appointment.status == "scheduled",
+            Appointment.starts_at > now,
+        )
+        .order_by(Appointment.starts_at)
+        .limit(UPCOMING)
+    )
+    unreported = (
+        mine.add_columns(literal("to_report"))
+        .where(
+            Appointment.volunteer_id == me.id,
+            Appointment.status.in_(("done", "scheduled")),
+            Appointment.starts_at < now,
+            ~reported,
+        )
+        .order_by(Appointment.starts_at.desc())
+        .limit(TO_REPORT)
+    )
+    return union_all(upcoming, unreported)
+
+
+def _near(rows: Sequence[Row[Any]], me: Person, today: datetime.date) -> list[NearRequest]:
+    """The candidates the volunteer may take and that are near (or offered to them): offered first, then
+    the nearest."""
+    allowed: dict[str, ModuleManifest | None] = {}
+    near = []
+    for row in rows:
+        if row.module not in allowed:
+            manifest = registry.module(row.module)
+            allowed[row.module] = (
+                manifest if manifest and not lifecycle.eligibility_problem(manifest, me, today) else None
+            )
+        manifest = allowed[row.module]
+        if manifest is None or row.declined:
+            continue
+        km = None
+        if None not in (row.latitude, row.longitude, me.latitude, me.longitude):
+            km = distance_km(row.latitude, row.longitude, me.latitude, me.longitude)  # type: ignore[arg-type]
+        if km is not None and km > me.max_distance_km and not row.offered:
+            continue
+        near.append(NearRequest(row, manifest, km, bool(row.offered)))
+    near.sort(key=lambda n: (not n.offered, n.km if n.km is not None else 999))
+    return near[:SHOWN_NEAR]
+
+
+async def volunteer_dashboard(
+    db_session: AsyncSession,
+    me: Person,
+    visible: frozenset[str],
+    *,
+    now: datetime.datetime,
+    today: datetime.date,
+) -> VolunteerDashboard:
+    requests = list(await db_session.execute(_requests_statement(me, visible)))
+    appointments = list(await db_session.execute(_appointments_statement(me, now)))
+    windows = list(
+        await db_session.execute(
+            select(AvailabilityWindow.weekday, AvailabilityWindow.start_minute, AvailabilityWindow.end_minute)
+            .where(AvailabilityWindow.person_id == me.id)
+            .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_minute)
+        )
+    )
+
+    def with_module(row: Row[Any]) -> tuple[Row[Any], RequestRef, ModuleManifest | None]:
+        return row, RequestRef(row.request_id, row.module), registry.module(row.module)
+
+    return VolunteerDashboard(
+        near=_near([r for r in requests if not r.mine], me, today),
+        appointments=[with_module(a) for a in appointments if a.list == "upcoming"],
+        to_report=[with_module(a) for a in appointments if a.list == "to_report"],
+        mine=[(r, registry.module(r.module)) for r in requests if r.mine and r.module in visible],
+        windows=windows,
+    )
