@@ -17,7 +17,7 @@ from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from bippop.tenants.services import TenantService
 from bippop.tenants.tenant_settings import Setting
-from bippop.web.page_cache import CACHED_HEADER, PageCache
+from bippop.web.page_cache import CACHED_HEADER, REFRESH_SECONDS, PageCache
 from support import forget_tenant_settings, host, log_in, make_person, make_tenant
 
 
@@ -111,5 +111,20 @@ def test_the_cache_is_bounded_and_forgets_after_its_time() -> None:
     assert cache.get("a") == "A"  # a is now the most recently used
     cache.put("c", "C")
     assert cache.get("b") is None and cache.get("a") == "A" and cache.get("c") == "C" and len(cache) == 2
-    now[0] = 10.0
-    assert cache.get("a") is None and cache.get("c") is None
+    now[0] = 20.0  # expired for as long as it was kept: given to nobody
+    assert cache.get("a") is None and cache.get("c") is None and len(cache) == 0
+
+
+def test_an_expired_page_is_made_again_by_one_request_while_the_others_get_it() -> None:
+    now = [0.0]
+    cache = PageCache(seconds=10, clock=lambda: now[0])
+    cache.put("home", "old")
+    now[0] = 10.5
+    assert cache.get("home") is None  # the first request after its time makes it again
+    assert [cache.get("home") for _ in range(3)] == ["old"] * 3  # the others meanwhile: no stampede
+    now[0] = 10.5 + REFRESH_SECONDS  # that request never put it back (it failed): the next one tries
+    assert cache.get("home") is None and cache.get("home") == "old"
+    cache.put("home", "new")
+    assert cache.get("home") == "new"
+    now[0] = 10.5 + REFRESH_SECONDS + 20  # put at 12.5 for 10 s, and 10 more past it: given to nobody
+    assert cache.get("home") is None and cache.get("home") is None

@@ -9,7 +9,11 @@ query and no template once it was made.
   brings a new key), its settings (modules switched on, published, default language: a change bumps
   their generation, same), the page's language and the visitor's display choices (text size…).
   What is left — the count of volunteers on the home page — is at most
-  ``BIPPOP_PAGE_CACHE_SECONDS`` old (10 s; 0 keeps nothing).
+  ``BIPPOP_PAGE_CACHE_SECONDS`` old (10 s; 0 keeps nothing), or twice that while it is made again.
+- **Made again by one request**: when a kept page expires, the first request to ask makes it again
+  and, for up to ``REFRESH_SECONDS`` meanwhile, the others still get the expired one — not every
+  visitor of that moment rendering the same page at once (the latency spike of a busy portal each
+  time its page expired). A page expired longer than its time to live is given to nobody.
 - **Bounded**: the ``MAX_ENTRIES`` most recently used pages, whatever the number of tenants (about
   6 KB each: a few MB at most); nothing else about tenants is kept in process memory.
 """
@@ -37,14 +41,16 @@ from bippop.web.tenant_settings import TenantSettings, tenant_settings
 
 SECONDS = 10.0
 MAX_ENTRIES = 512
+REFRESH_SECONDS = 2.0  # the expired page is given meanwhile; past this, the next request makes it
 CACHED_HEADER = "x-bippop-page-cache"  # hit | miss: lets an operator (and the tests) see it work
 KEPT_PAGE_OPT = "kept_page"  # a route's opt: the name its page is kept under (the home page: "home")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class _Entry:
     html: str
     expires: float
+    refreshing_until: float = 0.0  # a request makes the page again: the others get this one meanwhile
 
 
 class PageCache:
@@ -61,13 +67,20 @@ class PageCache:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> str | None:
+        """The kept page, or None: the caller makes it (and ``put``s it). Past its time, the first caller
+        gets None and the next ones, for ``REFRESH_SECONDS``, the expired page."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry.expires <= self.clock():
-                del self._entries[key]
-                return None
+            now = self.clock()
+            if entry.expires <= now:
+                if now >= entry.expires + self.seconds:
+                    del self._entries[key]  # too old to give anyone
+                    return None
+                if now >= entry.refreshing_until:
+                    entry.refreshing_until = now + REFRESH_SECONDS
+                    return None  # this caller makes it again
             self._entries.move_to_end(key)
             return entry.html
 
