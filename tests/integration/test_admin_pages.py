@@ -176,6 +176,8 @@ def test_people_are_listed_filtered_searched_and_paged(
     second = get(web, "/gestion/personnes", q=f"zz {tag}", page="2")
     assert rows(second.text) == [f"Zz {tag} 50", f"Zz {tag} 51", f"Zz {tag} partner"]
     assert "Previous page" in second.text and "Next page" not in second.text
+    past_the_last = get(web, "/gestion/personnes", q=f"zz {tag}", page="3")  # counted on its own
+    assert rows(past_the_last.text) == [] and "53 people" in past_the_last.text
     partners = get(web, "/gestion/personnes", q=f"zz {tag}", role="partner")
     assert rows(partners.text) == [f"Zz {tag} partner"]
     assert 'value="partner" selected' in partners.text

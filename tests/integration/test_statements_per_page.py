@@ -24,6 +24,7 @@ from support import host, log_in, make_person
 HOME_MISS = 4  # BEGIN, the scoping, the count of volunteers, COMMIT
 SIGN_IN = 4  # BEGIN, the scoping, the sign-in providers switched on, COMMIT
 DASHBOARD = 7  # BEGIN, the scoping, the person, the requests, the appointments, the windows, COMMIT
+REQUEST_LIST = 4  # BEGIN, the scoping, one page of requests (with the count and the names), COMMIT
 
 
 class RoundTrips:
@@ -83,3 +84,13 @@ def test_the_hot_pages_cost_few_round_trips(
     log_in(web, tenant.slug, email)
     dashboard = round_trips(web, trips, "/benevole/", tenant.slug)
     assert len(dashboard) <= DASHBOARD, dashboard
+
+
+def test_a_staff_list_is_one_statement_with_its_count(
+    counted: tuple[TestClient[Any], RoundTrips], resources: PlatformResources, tenant: TenantRef
+) -> None:
+    web, trips = counted
+    _id, email, secret = make_person(resources, tenant, ["coordinator"], totp=True)
+    log_in(web, tenant.slug, email, secret)
+    listed = round_trips(web, trips, "/coordination/demandes/", tenant.slug)
+    assert len(listed) <= REQUEST_LIST, listed

@@ -53,7 +53,15 @@ class Pagination:
 async def paginate(
     db_session: AsyncSession, query: Any, page: int, base_query: dict[str, str]
 ) -> tuple[Sequence[Any], Pagination]:
-    """One page of ``query``'s rows, and the links to the others (the filters kept)."""
-    total = await db_session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = (await db_session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+    """One page of ``query``'s rows (tuples of its columns), and the links to the others (the filters
+    kept). One statement: the count of all the rows rides along as a last column, an uncorrelated
+    scalar subquery PostgreSQL computes once (the page itself still a top-N of the order); only a page
+    past the last asks for the count on its own."""
+    count = select(func.count()).select_from(query.order_by(None).subquery())
+    counted = query.add_columns(count.scalar_subquery().label("rows_in_all_pages"))
+    found = (await db_session.execute(counted.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+    total = int(found[0][-1]) if found else 0
+    if not found and page > 1:  # past the last page: how many there are, for its links
+        total = await db_session.scalar(count) or 0
+    rows = [tuple(row)[:-1] for row in found]
     return rows, Pagination(page, total, {k: v for k, v in base_query.items() if v})

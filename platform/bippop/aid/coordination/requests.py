@@ -16,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
@@ -308,9 +309,11 @@ class RequestsController(Controller):
         status = status if status in REQUEST_STATUSES else ""
         module = request.query_params.get("module", "")
         module = module if module in visible else ""
+        volunteer = aliased(Person)
         query = (
-            select(HelpRequest, Person.display_name)
+            select(HelpRequest, Person.display_name, volunteer.display_name)
             .join(Person, Person.id == HelpRequest.beneficiary_id)
+            .outerjoin(volunteer, volunteer.id == HelpRequest.volunteer_id)
             .where(HelpRequest.module.in_(sorted(visible)))
         )
         if status:
@@ -321,12 +324,10 @@ class RequestsController(Controller):
         rows, pagination = await paginate(
             db_session, query, page_number(request), {"status": status, "module": module}
         )
-        names = await display_names(db_session, [row[0].volunteer_id for row in rows])
         labels = status_labels()
         context = {
-            "rows": rows,
+            "rows": rows,  # (request, the person helped's name, the volunteer's name or None)
             "pagination": pagination,
-            "names": names,
             "values": {"status": status, "module": module},
             "status_labels": labels,
             "status_options": list(labels.items()),
