@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, literal, select, union_all
+from sqlalchemy import BindParameter, Row, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.models import Person
@@ -64,9 +64,15 @@ class VolunteerDashboard:
     windows: Sequence[Row[int, int, int]]  # weekday, start_minute, end_minute, in the week's order
 
 
-def _requests_statement(me: Person, visible: frozenset[str]) -> Any:
+# Built once, with the volunteer, the modules shown and the moment as parameters: building a statement
+# of this size costs more (~0.6 ms) than sending it, and a statement built once keeps its cache key.
+_ME: BindParameter[uuid.UUID] = bindparam("me")
+_NOW: BindParameter[datetime.datetime] = bindparam("now")
+
+
+def _requests_statement() -> Any:
     offer = select(RequestOffer.id).where(
-        RequestOffer.request_id == HelpRequest.id, RequestOffer.volunteer_id == me.id
+        RequestOffer.request_id == HelpRequest.id, RequestOffer.volunteer_id == _ME
     )
     columns = (
         HelpRequest.id,
@@ -82,20 +88,20 @@ def _requests_statement(me: Person, visible: frozenset[str]) -> Any:
             offer.where(RequestOffer.declined_at.is_(None)).exists().label("offered"),
             offer.where(RequestOffer.declined_at.is_not(None)).exists().label("declined"),
         )
-        .where(HelpRequest.status.in_(OPEN), HelpRequest.module.in_(sorted(visible)))
+        .where(HelpRequest.status.in_(OPEN), HelpRequest.module.in_(bindparam("visible", expanding=True)))
         .order_by(HelpRequest.created_at.desc())
-        .limit(CANDIDATES)
+        .limit(bindparam("candidates"))
     )
     helping = select(*columns, literal(True), literal(False), literal(False)).where(
-        HelpRequest.volunteer_id == me.id, HelpRequest.status.in_(HELPING)
+        HelpRequest.volunteer_id == _ME, HelpRequest.status.in_(HELPING)
     )
     return union_all(candidates, helping)
 
 
-def _appointments_statement(me: Person, now: datetime.datetime) -> Any:
+def _appointments_statement() -> Any:
     reported = (
         select(VisitReport.id)
-        .where(VisitReport.appointment_id == Appointment.id, VisitReport.author_id == me.id)
+        .where(VisitReport.appointment_id == Appointment.id, VisitReport.author_id == _ME)
         .exists()
     )
     columns = (Appointment.id, Appointment.starts_at, HelpRequest.id.label("request_id"), HelpRequest.module)
@@ -103,9 +109,9 @@ def _appointments_statement(me: Person, now: datetime.datetime) -> Any:
     upcoming = (
         mine.add_columns(literal("upcoming").label("list"))
         .where(
-            Appointment.volunteer_id == me.id,
+            Appointment.volunteer_id == _ME,
             Appointment.status == "scheduled",
-            Appointment.starts_at > now,
+            Appointment.starts_at > _NOW,
         )
         .order_by(Appointment.starts_at)
         .limit(UPCOMING)
@@ -113,15 +119,24 @@ def _appointments_statement(me: Person, now: datetime.datetime) -> Any:
     unreported = (
         mine.add_columns(literal("to_report"))
         .where(
-            Appointment.volunteer_id == me.id,
+            Appointment.volunteer_id == _ME,
             Appointment.status.in_(("done", "scheduled")),
-            Appointment.starts_at < now,
+            Appointment.starts_at < _NOW,
             ~reported,
         )
         .order_by(Appointment.starts_at.desc())
         .limit(TO_REPORT)
     )
     return union_all(upcoming, unreported)
+
+
+REQUESTS = _requests_statement()
+APPOINTMENTS = _appointments_statement()
+WINDOWS = (
+    select(AvailabilityWindow.weekday, AvailabilityWindow.start_minute, AvailabilityWindow.end_minute)
+    .where(AvailabilityWindow.person_id == _ME)
+    .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_minute)
+)
 
 
 def _near(rows: Sequence[Row[Any]], me: Person, today: datetime.date) -> list[NearRequest]:
@@ -156,15 +171,13 @@ async def volunteer_dashboard(
     now: datetime.datetime,
     today: datetime.date,
 ) -> VolunteerDashboard:
-    requests = list(await db_session.execute(_requests_statement(me, visible)))
-    appointments = list(await db_session.execute(_appointments_statement(me, now)))
-    windows = list(
+    requests = list(
         await db_session.execute(
-            select(AvailabilityWindow.weekday, AvailabilityWindow.start_minute, AvailabilityWindow.end_minute)
-            .where(AvailabilityWindow.person_id == me.id)
-            .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_minute)
+            REQUESTS, {"me": me.id, "visible": sorted(visible), "candidates": CANDIDATES}
         )
     )
+    appointments = list(await db_session.execute(APPOINTMENTS, {"me": me.id, "now": now}))
+    windows = list(await db_session.execute(WINDOWS, {"me": me.id}))
 
     def with_module(row: Row[Any]) -> tuple[Row[Any], RequestRef, ModuleManifest | None]:
         return row, RequestRef(row.request_id, row.module), registry.module(row.module)
