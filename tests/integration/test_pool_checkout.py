@@ -72,3 +72,27 @@ def test_a_connection_is_replaced_after_serving_enough_tenants(settings: Setting
         assert backend_pid(engine) == pids[6]
     finally:
         engine.dispose()
+
+
+def test_the_web_pool_keeps_its_connections_under_a_burst(settings: Settings) -> None:
+    """More requests at once than connections: they wait their turn on the same connections, and none is
+    opened and closed per burst (an overflow connection was closed as soon as it was returned)."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    web = make_async_engine(settings.replace(db_pool_size=2))
+    opened: list[int] = []
+    event.listen(web.sync_engine, "connect", lambda *_args: opened.append(1))
+
+    async def request() -> None:
+        async with web.connect() as connection:
+            await connection.execute(text("select pg_sleep(0.02)"))
+
+    async def bursts() -> None:
+        for _ in range(3):
+            await asyncio.gather(*(request() for _ in range(6)))
+        await web.dispose()
+
+    asyncio.run(bursts())
+    assert len(opened) == 2
