@@ -125,10 +125,16 @@ async def load_config(session: AsyncSession, slug: str) -> SsoConfig | None:
     return config if config is not None and config.enabled else None
 
 
+_SETTING_KEYS = {provider.setting_key: provider for provider in PROVIDERS.values()}
+# Built once (the sign-in page asks on every visit): a statement built per request costs more than
+# sending it.
+_PROVIDER_SETTINGS = select(Setting.key, Setting.value).where(Setting.key.in_(list(_SETTING_KEYS)))
+
+
 async def enabled_providers(session: AsyncSession) -> list[Provider]:
     """The providers this tenant has turned on, in a stable order (for the sign-in page)."""
-    keys = {provider.setting_key: provider for provider in PROVIDERS.values()}
-    rows = await session.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys)))
+    keys = _SETTING_KEYS
+    rows = await session.execute(_PROVIDER_SETTINGS)
     enabled = {key for key, value in rows if (config := _config_from(keys[key], value)) and config.enabled}
     return [provider for key, provider in keys.items() if key in enabled]
 

@@ -21,6 +21,9 @@ from bippop.web import page_cache
 from bippop.web.pages import render
 from bippop.web.tenant_settings import tenant_settings
 
+# Built once: a statement built per request costs more than sending it (and keeps no cache key).
+VOLUNTEERS = select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
+
 
 async def tenant_home(
     request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, Any]
@@ -28,9 +31,7 @@ async def tenant_home(
     settings = await tenant_settings(request)
     # A kept page was sent before this handler (web.page_cache.KeptPagesMiddleware): here, a miss.
     key = page_cache.anonymous_key(request, "home", settings)
-    volunteers = await db_session.scalar(
-        select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
-    )
+    volunteers = await db_session.scalar(VOLUNTEERS)
     identity = request.scope["state"].get("identity")
     staff = identity is not None and identity.kind == "person" and bool(STAFF.intersection(identity.roles))
     services = await enabled_modules(request)
