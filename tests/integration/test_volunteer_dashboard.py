@@ -99,7 +99,7 @@ class Seed:
                 created_by=self.beneficiary_id,
                 created_as="beneficiary",
                 status=status,
-                details={"where": "home"},
+                details=values.pop("details", {"where": "home"}),
                 latitude=where[0],
                 longitude=where[1],
                 **values,
@@ -183,6 +183,8 @@ def test_the_dashboard_lists_what_the_volunteer_may_take_and_what_they_do(
     near_section = _section(page.text, "near-title")
     assert _request_links(near_section) == [str(offered_far), str(near)]  # offered first, however far
     assert near_section.count("proposed to you") == 1
+    assert near_section.count('class="module-card"') == 2  # each request's card, by its module
+    assert "At home" in near_section  # the reading card's « where »
     for hidden in (far, declined, lacking_skill, needs_more_vetting, someone_elses, mine, mine_closed):
         assert str(hidden) not in near_section
 
@@ -201,6 +203,16 @@ def test_the_dashboard_lists_what_the_volunteer_may_take_and_what_they_do(
     availability = _section(page.text, "availability-title")
     monday, wednesday = availability.find("Monday"), availability.find("Wednesday")
     assert 0 <= monday < wednesday  # in the week's order
+
+
+def test_a_card_escapes_what_the_person_wrote(
+    web: TestClient[Litestar], resources: PlatformResources, commune: TenantRef
+) -> None:
+    seed = Seed(resources, commune)
+    seed.request(module="visits", details={"frequency": "once", "interests": "<script>alert(1)</script>"})
+    log_in(web, commune.slug, seed.email)
+    near = _section(web.get("/benevole/", headers=host(commune.slug)).text, "near-title")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in near and "<script>alert" not in near
 
 
 def test_the_candidates_are_the_newest_and_the_people_helped_are_not_cut_by_them(

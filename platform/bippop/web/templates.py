@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.runtime
 from jinja2_fragments import render_block
+from markupsafe import Markup
 
 from bippop.web import formats, i18n
 
@@ -115,6 +117,19 @@ def _loader(chain: list[Path], extra_dirs: list[Path]) -> jinja2.BaseLoader:
     )
 
 
+@jinja2.pass_context
+def module_card(context: jinja2.runtime.Context, module: Any, details: Any) -> Markup:
+    """A module's card of a request (its ``modules/<slug>/card.html``; nothing when it has none), given
+    only what a card uses — the module, the request's details and the page's language — rather than
+    the whole page's context, which an ``include`` copies for every card of a list."""
+    try:
+        template = context.environment.get_template(f"modules/{module.slug}/card.html")
+    except jinja2.TemplateNotFound:
+        return Markup("")
+    # Safe: the card is an .html template of this environment, escaped as it renders (autoescape).
+    return Markup(template.render(module=module, details=details, locale=context.get("locale")))  # noqa: S704
+
+
 class ThemeEngines:
     def __init__(
         self, themes_dir: Path, globals_: dict[str, Any] | None = None, extra_dirs: list[Path] | None = None
@@ -138,6 +153,7 @@ class ThemeEngines:
             env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
             env.filters["role_label"] = i18n.role_label
             env.filters.update(formats.FILTERS)
+            env.globals["module_card"] = module_card
             env.globals.update(globals_ or {})
             self.environments[folder.name] = env
         if BASE_THEME not in self.environments:
