@@ -5,6 +5,7 @@ own, with one request or appointment for each rule the page applies."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import uuid
@@ -84,9 +85,10 @@ class Seed:
                     )
                 )
 
-    def session(self) -> Any:
-        factory = self.resources.sessions()(info={"tenant": self.tenant})
-        return _Begun(factory)
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        with self.resources.sessions()(info={"tenant": self.tenant}) as session, session.begin():
+            yield session
 
     def request(
         self, module: str = "reading", status: str = "open", where: tuple[float, float] = HERE, **values: Any
@@ -140,20 +142,6 @@ class Seed:
             if reported:
                 session.add(VisitReport(appointment_id=made.id, author_id=self.volunteer_id, mood="good"))
         return made.id
-
-
-class _Begun:
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    def __enter__(self) -> Any:
-        self.session.begin()
-        return self.session
-
-    def __exit__(self, kind: object, *_rest: object) -> None:
-        if kind is None:
-            self.session.commit()
-        self.session.close()
 
 
 def test_the_dashboard_lists_what_the_volunteer_may_take_and_what_they_do(
