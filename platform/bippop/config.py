@@ -89,7 +89,7 @@ class Settings:
     redis_maxmemory: str = "256mb"
     log_level: str = "INFO"
     log_format: str = "console"
-    db_pool_size: int = 20
+    db_pool_size: int = 10
     db_recycle_tenants: int = 100
     migrate_concurrency: int = 4
     spare_pool_size: int = 5

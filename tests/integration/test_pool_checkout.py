@@ -81,7 +81,7 @@ def test_the_web_pool_keeps_its_connections_under_a_burst(settings: Settings) ->
 
     from sqlalchemy import event
 
-    web = make_async_engine(settings.replace(db_pool_size=2))
+    web = make_async_engine(settings.replace(db_pool_size=1))  # a web pool of 2
     opened: list[int] = []
     event.listen(web.sync_engine, "connect", lambda *_args: opened.append(1))
 
@@ -96,3 +96,12 @@ def test_the_web_pool_keeps_its_connections_under_a_burst(settings: Settings) ->
 
     asyncio.run(bursts())
     assert len(opened) == 2
+
+
+def test_a_worker_pool_may_hold_a_second_connection_beside_a_held_one(settings: Settings) -> None:
+    """Provisioning holds its advisory lock's connection while it asks for a second: the worker's and the
+    command line's pools keep their overflow, or as many jobs at once as connections would wait forever."""
+    engine = make_engine(settings, pool_size=1)
+    with engine.connect() as held, engine.connect() as second:
+        assert held.execute(text("select 1")).scalar_one() == second.execute(text("select 1")).scalar_one()
+    engine.dispose()

@@ -83,7 +83,7 @@ def make_engine(
     engine = create_engine(
         require_database_url(settings, admin=admin, cluster=cluster),
         pool_size=size,
-        max_overflow=0,  # a fixed pool: see make_async_engine
+        max_overflow=size,
         pool_recycle=3600,
         hide_parameters=True,  # an error's text would otherwise carry the row's personal data into the log
         connect_args={"connect_timeout": 5, "application_name": "bippop", **KEEPALIVES},
@@ -95,11 +95,11 @@ def make_engine(
 def make_async_engine(settings: Settings, cluster: str = MAIN_CLUSTER) -> AsyncEngine:
     engine = create_async_engine(
         require_database_url(settings, cluster=cluster),
-        pool_size=settings.db_pool_size,
-        # A fixed pool, opened as needed and then kept: connections beyond a pool's size ("overflow")
-        # are closed as soon as they are returned, and under a steady load that meant opening and
-        # closing ~20 connections a second (~4 ms of this process's CPU each, and a backend started
-        # by PostgreSQL every time).
+        # A fixed pool of what the pool could reach before (its size and as many again), opened as needed
+        # and then kept: connections beyond a pool's size ("overflow") are closed as soon as they are
+        # returned, and under a steady load that meant opening and closing ~20 connections a second
+        # (~4 ms of this process's CPU each, and a backend started by PostgreSQL every time).
+        pool_size=2 * settings.db_pool_size,
         max_overflow=0,
         pool_recycle=3600,
         pool_timeout=POOL_WAIT_SECONDS,

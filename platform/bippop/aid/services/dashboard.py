@@ -6,8 +6,7 @@ than whole ORM objects, in as few round trips as the lists allow:
 1. the requests: those the volunteer could take (open or offered, of a module shown here, the newest
    ``CANDIDATES``), each with whether it was offered to them or declined by them, and, beside them, the
    requests they already help with;
-2. their appointments: those still to come (or of the last day) and the past ones they have not
-   reported yet;
+2. their appointments: those still to come and the past ones they have not reported yet;
 3. their availability windows.
 
 Which requests are near is decided here, not in SQL: the module's rules (vetting, skills) depend on the
