@@ -8,6 +8,7 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.tenants.resolution import Site
+from bippop.web.tenant_settings import REQUEST_SESSION
 
 
 def provide_site(request: Request) -> Site:
@@ -23,9 +24,12 @@ async def provide_db_session(request: Request) -> AsyncIterator[AsyncSession]:
     factory = factories[tenant.cluster] if tenant is not None else request.app.state.session_factory
     # The app's settings travel with the session: what a service writes (messages' links) uses these.
     async with factory(info={"tenant": tenant, "settings": request.app.state.settings}) as session:
+        request.scope["state"][REQUEST_SESSION] = session  # the tenant's settings are read by it too
         try:
             yield session
             await session.commit()
         except Exception:
             await session.rollback()
             raise
+        finally:
+            request.scope["state"].pop(REQUEST_SESSION, None)

@@ -5,10 +5,15 @@ request it applies to: the app-wide CSRF guard did, and took a tenth of ``/healt
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.testing import TestClient
 from litestar.utils.sync import AsyncCallable
+from sqlalchemy import event
 
 from bippop.app import create_app
 from bippop.config import Settings
+from bippop.runtime.resources import PlatformResources
+from bippop.tenants.context import TenantRef
+from support import host, log_in, make_person
 
 
 def _handlers(app: Litestar) -> list[object]:
@@ -49,3 +54,31 @@ def test_the_hot_pages_run_on_the_event_loop(settings: Settings) -> None:
             for name, provide in handler.resolve_dependencies().items():
                 assert not (provide.has_sync_callable and provide.sync_to_thread), (handler, name)
     assert seen == hot
+
+
+def test_a_form_answered_with_its_errors_holds_one_connection(
+    settings: Settings, tenant: TenantRef, resources: PlatformResources
+) -> None:
+    """A POST reads the tenant's settings from the table: through the request's own session, not a
+    second one holding a second pooled connection beside it (as many such requests at once as the pool
+    has connections would each wait for another)."""
+    app = create_app(settings)
+    _id, email, _secret = make_person(resources, tenant, ["beneficiary"])
+    with TestClient(app, base_url="http://bippop.test") as web:
+        log_in(web, tenant.slug, email)
+        token = web.cookies.get("csrftoken")
+        held, most = [0], [0]
+
+        def out(*_args: object) -> None:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+
+        def back(*_args: object) -> None:
+            held[0] -= 1
+
+        event.listen(app.state.engine.sync_engine, "checkout", out)
+        event.listen(app.state.engine.sync_engine, "checkin", back)
+        # Not ticked: the page again with its message, after the handler read the person.
+        refused = web.post("/devenir-benevole", data={"_csrf_token": token}, headers=host(tenant.slug))
+        assert refused.status_code == 400 and 'name="accept"' in refused.text
+        assert most[0] == 1

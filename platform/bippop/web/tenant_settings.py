@@ -40,6 +40,7 @@ ENABLED_MODULES_KEY = "modules.enabled"
 PUBLISHED_KEY = "published"
 KEYS = (DEFAULT_LOCALE_KEY, ENABLED_MODULES_KEY, PUBLISHED_KEY)
 SAFE_METHODS = ("GET", "HEAD")
+REQUEST_SESSION = "bippop_db_session"  # the scope state's key of the request's own session, while it is open
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,13 @@ def _decoded(raw: bytes | str | None, generation: bytes | str | None) -> TenantS
 
 
 async def _from_table(connection: ASGIConnection[Any, Any, Any, Any], tenant: TenantRef) -> TenantSettings:
+    """Read by the request's own session when it has one for this tenant (``bippop.deps``): a second
+    session would hold a second pooled connection beside it, and as many such requests at once as the
+    pool has connections would each wait for one."""
+    own: AsyncSession | None = connection.scope["state"].get(REQUEST_SESSION)
+    if own is not None and own.info.get("tenant") == tenant:
+        with own.no_autoflush:  # what the handler has not written yet is not written by this read
+            return await read_settings(own)
     factory = connection.app.state.cluster_sessions[tenant.cluster]
     async with factory(info={"tenant": tenant}) as session:
         return await read_settings(session)

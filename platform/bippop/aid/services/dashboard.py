@@ -48,7 +48,7 @@ class RequestRef:
 
 @dataclasses.dataclass(frozen=True)
 class NearRequest:
-    request: Row[Any]  # id, module, details
+    request: Row[Any]  # id, module, details, created_at
     module: ModuleManifest
     km: float | None
     offered: bool
@@ -79,6 +79,7 @@ def _requests_statement() -> Any:
         HelpRequest.details,
         HelpRequest.latitude,
         HelpRequest.longitude,
+        HelpRequest.created_at,
     )
     candidates = (
         select(
@@ -158,6 +159,7 @@ def _near(rows: Sequence[Row[Any]], me: Person, today: datetime.date) -> list[Ne
         if km is not None and km > me.max_distance_km and not row.offered:
             continue
         near.append(NearRequest(row, manifest, km, bool(row.offered)))
+    near.sort(key=lambda n: n.request.created_at, reverse=True)  # the newest first among equals
     near.sort(key=lambda n: (not n.offered, n.km if n.km is not None else 999))
     return near[:SHOWN_NEAR]
 
@@ -183,8 +185,15 @@ async def volunteer_dashboard(
 
     return VolunteerDashboard(
         near=_near([r for r in requests if not r.mine], me, today),
-        appointments=[with_module(a) for a in appointments if a.list == "upcoming"],
-        to_report=[with_module(a) for a in appointments if a.list == "to_report"],
+        # Each branch of a UNION ALL keeps its order in PostgreSQL, but SQL does not promise it: sorted here.
+        appointments=[
+            with_module(a) for a in sorted(appointments, key=lambda a: a.starts_at) if a.list == "upcoming"
+        ],
+        to_report=[
+            with_module(a)
+            for a in sorted(appointments, key=lambda a: a.starts_at, reverse=True)
+            if a.list == "to_report"
+        ],
         mine=[(r, registry.module(r.module)) for r in requests if r.mine and r.module in visible],
         windows=windows,
     )
