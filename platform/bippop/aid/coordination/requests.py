@@ -273,7 +273,6 @@ async def request_page(
         "help_request": help_request,
         "manifest": manifest,
         "described": manifest.describe(help_request.details),
-        "card": f"modules/{manifest.slug}/card.html",
         "beneficiary": beneficiary,
         "contact": contact,
         "channels": [channel_labels().get(c, c) for c in beneficiary.channels],
