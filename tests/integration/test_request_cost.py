@@ -82,3 +82,38 @@ def test_a_form_answered_with_its_errors_holds_one_connection(
         refused = web.post("/devenir-benevole", data={"_csrf_token": token}, headers=host(tenant.slug))
         assert refused.status_code == 400 and 'name="accept"' in refused.text
         assert most[0] == 1
+
+
+def test_the_settings_are_read_beside_a_failed_flush(settings: Settings, tenant: TenantRef) -> None:
+    """A request whose session holds a failed flush (not rolled back yet) still gets its settings: from a
+    session of their own, as before."""
+    import asyncio
+
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from bippop.tenants.resolution import Site
+    from bippop.tenants.tenant_settings import Setting
+    from bippop.web.tenant_settings import REQUEST_SESSION, TenantSettings, tenant_settings
+
+    app = create_app(settings)
+
+    class Posted:
+        def __init__(self, session: object) -> None:
+            self.app = app
+            self.scope = {
+                "method": "POST",
+                "state": {"site": Site("tenant", tenant), REQUEST_SESSION: session},
+            }
+
+    async def run() -> TenantSettings:
+        async with app.lifespan():
+            async with app.state.cluster_sessions[tenant.cluster](info={"tenant": tenant}) as session:
+                session.add_all([Setting(key="same", value=1), Setting(key="same", value=2)])
+                with pytest.raises(IntegrityError):
+                    await session.flush()
+                found = await tenant_settings(Posted(session))  # type: ignore[arg-type]
+                await session.rollback()
+        return found
+
+    assert isinstance(asyncio.run(run()), TenantSettings)

@@ -25,6 +25,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.tenants.cache import SETTINGS_GENERATION_PART, SETTINGS_PART
@@ -110,8 +111,11 @@ async def _from_table(connection: ASGIConnection[Any, Any, Any, Any], tenant: Te
     pool has connections would each wait for one."""
     own: AsyncSession | None = connection.scope["state"].get(REQUEST_SESSION)
     if own is not None and own.info.get("tenant") == tenant:
-        with own.no_autoflush:  # what the handler has not written yet is not written by this read
-            return await read_settings(own)
+        try:
+            with own.no_autoflush:  # what the handler has not written yet is not written by this read
+                return await read_settings(own)
+        except PendingRollbackError:
+            pass  # a failed flush the handler has not rolled back yet: its page is shown all the same
     factory = connection.app.state.cluster_sessions[tenant.cluster]
     async with factory(info={"tenant": tenant}) as session:
         return await read_settings(session)
