@@ -107,13 +107,15 @@ def test_the_settings_are_read_beside_a_failed_flush(settings: Settings, tenant:
             }
 
     async def run() -> TenantSettings:
-        async with app.lifespan():
-            async with app.state.cluster_sessions[tenant.cluster](info={"tenant": tenant}) as session:
-                session.add_all([Setting(key="same", value=1), Setting(key="same", value=2)])
-                with pytest.raises(IntegrityError):
-                    await session.flush()
-                found = await tenant_settings(Posted(session))  # type: ignore[arg-type]
-                await session.rollback()
+        async with (
+            app.lifespan(),
+            app.state.cluster_sessions[tenant.cluster](info={"tenant": tenant}) as session,
+        ):
+            session.add_all([Setting(key="same", value=1), Setting(key="same", value=2)])
+            with pytest.raises(IntegrityError):
+                await session.flush()
+            found = await tenant_settings(Posted(session))  # type: ignore[arg-type]
+            await session.rollback()
         return found
 
     assert isinstance(asyncio.run(run()), TenantSettings)
