@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -63,3 +64,26 @@ def test_the_templates_have_the_filters() -> None:
         assert template.render() == "1,5 · 1 h 30 · 2,3"
     finally:
         i18n.current_locale.reset(token)
+
+
+def test_remembered_figures_keep_their_type_and_language() -> None:
+    """What Babel wrote is remembered per value, type and language: 1, 1.0 and Decimal("1") are equal
+    keys to a plain cache, and the French figure must not be served to an English page."""
+    moment = datetime.datetime(2026, 12, 2, 13, 30, tzinfo=datetime.UTC)
+    written = {}
+    for language in ("fr", "en", "fr"):
+        token = i18n.current_locale.set(language)
+        try:
+            written.setdefault(language, []).append(
+                (
+                    formats.number(1),
+                    formats.number(1.0),
+                    formats.number(Decimal("1")),
+                    formats.moment(moment),
+                    formats.day(moment, "medium"),
+                )
+            )
+        finally:
+            i18n.current_locale.reset(token)
+    assert written["fr"][0] == written["fr"][1] == ("1", "1,0", "1,0", "02/12/2026 14:30", "2 déc. 2026")
+    assert written["en"][0] == ("1", "1.0", "1.0", "02/12/2026, 14:30", "2 Dec 2026")

@@ -40,6 +40,27 @@ def _number_pattern(pattern: str) -> NumberPattern:
     return parse_pattern(pattern)
 
 
+# What Babel wrote, remembered: a page writes the same counts, distances and moments on every load
+# (a number ~18 µs, a moment ~50 µs through Babel; a remembered one well under 1 µs). ``typed``: 1, 1.0
+# and Decimal("1") are equal keys otherwise, and they are not written alike.
+FORMATTED_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=FORMATTED_KEPT, typed=True)
+def _formatted_number(pattern: str, locale: str, value: int | float | Decimal) -> str:
+    return _number_pattern(pattern).apply(value, _locale(locale))
+
+
+@functools.lru_cache(maxsize=FORMATTED_KEPT)
+def _formatted_date(value: datetime.date, form: str, locale: str) -> str:
+    return format_date(value, format=form, locale=_locale(locale))
+
+
+@functools.lru_cache(maxsize=FORMATTED_KEPT)
+def _formatted_moment(value: datetime.datetime, form: str, locale: str) -> str:
+    return format_datetime(value, format=form, tzinfo=LOCAL_TIME, locale=_locale(locale))
+
+
 def page_locale() -> Locale:
     """The Babel locale of the page's language."""
     return _locale(babel_locale())
@@ -53,7 +74,7 @@ def number(value: int | float | Decimal | None, digits: int | None = None) -> st
         pattern = INTEGER if digits <= 0 else "0." + "0" * digits
     else:
         pattern = INTEGER if isinstance(value, int) else DECIMAL
-    return _number_pattern(pattern).apply(value, page_locale())
+    return _formatted_number(pattern, babel_locale(), value)
 
 
 def money(value: int | float | Decimal | str | None) -> str:
@@ -85,14 +106,14 @@ def day(value: datetime.date | datetime.datetime | None, form: str = "short") ->
         return ""
     if isinstance(value, datetime.datetime):
         value = value.astimezone(LOCAL_TIME).date()
-    return format_date(value, format=form, locale=page_locale())
+    return _formatted_date(value, form, babel_locale())
 
 
 def moment(value: datetime.datetime | None, form: str = "short") -> str:
     """A moment, in Paris time: « 02/12/2026 14:30 » (English: « 02/12/2026, 14:30 »)."""
     if value is None:
         return ""
-    return format_datetime(value, format=form, tzinfo=LOCAL_TIME, locale=page_locale())
+    return _formatted_moment(value, form, babel_locale())
 
 
 FILTERS = {"number": number, "money": money, "duration": duration, "day": day, "moment": moment}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.nodes
 import jinja2.runtime
 from jinja2_fragments import render_block
 from markupsafe import Markup
@@ -117,17 +118,57 @@ def _loader(chain: list[Path], extra_dirs: list[Path]) -> jinja2.BaseLoader:
     )
 
 
+# The templates' ``_()``, ``gettext`` and ``ngettext`` (``{% trans %}`` calls the last two): what the
+# i18n extension's "newstyle" callables do — the translation, made Markup under autoescape, then always
+# ``%``-formatted with the keyword arguments — but one call where the extension makes three through the
+# context (about 11 µs a string, 47 strings on the volunteer's dashboard). A string with no ``%`` and
+# no arguments formats to itself, so it is not formatted.
+@jinja2.pass_eval_context
+def template_gettext(eval_ctx: jinja2.nodes.EvalContext, string: str, /, **variables: Any) -> str:
+    text: str = i18n._(string)
+    if eval_ctx.autoescape:
+        # Safe: the catalogue's own text (trusted, like the template), and only the arguments that
+        # ``%`` puts in it are escaped: what the i18n extension does.
+        text = Markup(text)  # noqa: S704
+    return text % variables if variables or "%" in text else text
+
+
+@jinja2.pass_eval_context
+def template_ngettext(
+    eval_ctx: jinja2.nodes.EvalContext, singular: str, plural: str, num: int, /, **variables: Any
+) -> str:
+    variables.setdefault("num", num)
+    text: str = i18n.ngettext(singular, plural, num)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 (the catalogue's text, as above)
+    return text % variables
+
+
+def install_gettext(env: jinja2.Environment) -> None:
+    """The i18n extension's callables (``pgettext`` …), then the two the templates use, made faster."""
+    env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(_=template_gettext, gettext=template_gettext, ngettext=template_ngettext)
+
+
 @jinja2.pass_context
 def module_card(context: jinja2.runtime.Context, module: Any, details: Any) -> Markup:
     """A module's card of a request (its ``modules/<slug>/card.html``; nothing when it has none), given
     only what a card uses — the module, the request's details and the page's language — rather than
     the whole page's context, which an ``include`` copies for every card of a list."""
+    environment = context.environment
     try:
-        template = context.environment.get_template(f"modules/{module.slug}/card.html")
+        template = environment.get_template(f"modules/{module.slug}/card.html")
     except jinja2.TemplateNotFound:
         return Markup("")
+    # What ``template.render`` does, but with the environment's globals copied as a plain dict:
+    # ``render`` copies them out of a ``ChainMap``, which took half of a card's 33 µs.
+    variables = {**environment.globals, "module": module, "details": details, "locale": context.get("locale")}
+    try:
+        html = environment.concat(template.root_render_func(template.new_context(variables, shared=True)))
+    except Exception:
+        environment.handle_exception()
     # Safe: the card is an .html template of this environment, escaped as it renders (autoescape).
-    return Markup(template.render(module=module, details=details, locale=context.get("locale")))  # noqa: S704
+    return Markup(html)  # noqa: S704
 
 
 class ThemeEngines:
@@ -150,7 +191,7 @@ class ThemeEngines:
                 lstrip_blocks=True,
                 auto_reload=False,
             )
-            env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+            install_gettext(env)
             env.filters["role_label"] = i18n.role_label
             env.filters.update(formats.FILTERS)
             env.globals["module_card"] = module_card
