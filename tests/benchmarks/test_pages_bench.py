@@ -12,7 +12,10 @@ one-second warm-up of each. Beside the pages, in the same rounds:
   uvicorn options;
 - ``/healthz`` of ``bippop web`` (no Redis, no SQL): the platform's middleware alone;
 - when ``bippop web --help`` shows ``--workers``, the home page of a second server started with
-  ``--workers 2``.
+  ``--workers 2``;
+- when Granian is installed (a dev dependency), ``/healthz``, the home page and the dashboard of the
+  same app served by Granian (one worker, uvloop) instead of uvicorn: the side-by-side measure the
+  issue asks for before choosing a server.
 
 Each row gives the median over the rounds of requests/s, p50 and p99 (wrk's), the server process's
 CPU time (user + system, its workers included) per request served, the SQL statements per request
@@ -52,8 +55,10 @@ from structlog.testing import capture_logs
 from webserver import (
     cpu_seconds,
     free_port,
+    granian_path,
     run_wrk,
     start_baseline,
+    start_granian,
     start_web,
     stop_web,
     wait_healthy,
@@ -196,14 +201,16 @@ def _signed_in_cookie(base_url: str, seeded: Seeded, email: str, secret: str | N
 @dataclasses.dataclass(frozen=True)
 class Target:
     name: str
-    server: str  # "web", "web2" (bippop web --workers 2), "bare", "io"
+    server: str  # "web", "web2" (bippop web --workers 2), "granian", "bare", "io"
     path: str
     headers: Mapping[str, str]
     shows: str | None = None  # text the page must contain when checked before and after the rounds
     fragment: bool = False  # an htmx answer: no <html> around it
 
 
-def _targets(seeded: Seeded, volunteer: str, coordinator: str, two_workers: bool) -> list[Target]:
+def _targets(
+    seeded: Seeded, volunteer: str, coordinator: str, two_workers: bool, granian: bool
+) -> list[Target]:
     tenant = {"Host": seeded.host}
     targets = [
         Target("bare Litestar Jinja page", "bare", "/", {}, "Bienvenue"),
@@ -236,8 +243,18 @@ def _targets(seeded: Seeded, volunteer: str, coordinator: str, two_workers: bool
     ]
     if two_workers:
         targets.append(Target("anonymous home, --workers 2", "web2", "/", tenant, "Compiègne Essais"))
-    # HOOK (issue 13, `bippop web --workers N`): while `bippop web --help` shows no --workers option,
-    # there is no 2-worker round; once it does, the row above is measured in the same rounds.
+    if granian:
+        targets += [
+            Target("/healthz, Granian", "granian", "/healthz", {"Host": BASE_DOMAIN}),
+            Target("anonymous home, Granian", "granian", "/", tenant, "Compiègne Essais"),
+            Target(
+                "volunteer dashboard, Granian",
+                "granian",
+                "/benevole/",
+                {**tenant, "Cookie": volunteer},
+                'class="request-card"',
+            ),
+        ]
     return targets
 
 
@@ -386,12 +403,13 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
     resources = resources_for(settings)
     seeded = _seed(resources, settings, f"pages-{uuid.uuid4().hex[:6]}")
     two_workers = _workers_option()
+    granian = granian_path() is not None
 
     # The same secret key as this process's app: the coordinator's second factor (sealed with it)
     # and the session cookies work on both.
     web_env = {"BIPPOP_SECRET_KEY": settings.secret_key}
     tenant_env = {"BENCH_TENANT_SCHEMA": seeded.tenant.schema, "BENCH_TENANT_ROLE": seeded.tenant.role}
-    kinds = ["web", "bare", "io", *(["web2"] if two_workers else [])]
+    kinds = ["web", "bare", "io", *(["web2"] if two_workers else []), *(["granian"] if granian else [])]
     ports = {kind: free_port() for kind in kinds}
     base_urls = {kind: f"http://127.0.0.1:{port}" for kind, port in ports.items()}
     logs = {kind: tmp_path / f"{kind}.log" for kind in kinds}
@@ -405,6 +423,8 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
             var_dir = tmp_path / f"var-{kind}"
             if kind == "web":
                 servers[kind] = start_web(settings, var_dir, ports[kind], logs[kind], env=web_env)
+            elif kind == "granian":
+                servers[kind] = start_granian(settings, var_dir, ports[kind], logs[kind], env=web_env)
             elif kind == "web2":
                 servers[kind] = start_web(
                     settings, var_dir, ports[kind], logs[kind], options=["--workers", "2"], env=web_env
@@ -421,7 +441,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
         coordinator = _signed_in_cookie(
             base_urls["web"], seeded, seeded.coordinator_email, seeded.coordinator_secret
         )
-        targets = _targets(seeded, volunteer, coordinator, two_workers)
+        targets = _targets(seeded, volunteer, coordinator, two_workers, granian)
         for target in targets:
             sizes_before[target.name] = _check(base_urls, target)
             warmups[target.name] = warm = _measure(base_urls, pids, target, WARMUP_SECONDS)
@@ -448,9 +468,9 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
         )
     )
     sql.update({t.name: 0.0 for t in targets if t.server == "bare"})  # no database at all
-    for target in targets:
-        if target.server == "web2":
-            sql[target.name] = sql["anonymous home"]  # the same app, the same page
+    for target in targets:  # the same app, the same page
+        if target.server in ("web2", "granian"):
+            sql[target.name] = sql[target.name.rsplit(",", 1)[0]]
 
     medians = {
         name: {
@@ -491,6 +511,12 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
         notes.append(
             "  --workers 2 >= 1.7x one worker: not measured (`bippop web --help` shows no --workers)"
         )
+    if granian:
+        compared = ", ".join(
+            f"{name} {medians[name + ', Granian']['requests_per_s'] / medians[name]['requests_per_s']:.2f}x"
+            for name in ("/healthz", "anonymous home", "volunteer dashboard")
+        )
+        notes.append(f"  Granian (1 worker) over uvicorn, requests/s: {compared}")
     table(
         "Pages of a real `bippop web` under load, beside the baselines",
         ["page", "req/s", "p50", "p99", "CPU ms/req", "SQL/req", "share of bare"],
@@ -518,6 +544,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
             "rounds": ROUNDS,
             "connections": CONNECTIONS,
             "two_workers_measured": two_workers,
+            "granian_measured": granian,
             "page_bytes": sizes_before,
             "medians": medians,
             "rounds_detail": {

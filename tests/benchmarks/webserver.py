@@ -73,6 +73,45 @@ def start_web(
     )
 
 
+def granian_path() -> Path | None:
+    """The venv's ``granian`` (a dev dependency), or None where it is not installed."""
+    found = Path(sys.executable).with_name("granian")
+    return found if found.is_file() else None
+
+
+def start_granian(
+    settings: Settings,
+    var_dir: Path,
+    port: int,
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """The platform's app (``bippop.app:create_app``) under Granian, one worker, uvloop, as a side-by-side
+    comparison with ``bippop web``'s uvicorn (issue 13); not how the platform is served."""
+    granian = granian_path()
+    assert granian is not None
+    command = [
+        str(granian),
+        "--interface",
+        "asgi",
+        "--factory",
+        "--loop",
+        "uvloop",
+        "--workers",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-ws",
+        "bippop.app:create_app",
+    ]
+    return _spawn(command, server_env(settings, var_dir, **(env or {})), log_path)
+
+
 def start_baseline(
     kind: str, settings: Settings, var_dir: Path, port: int, log_path: Path, *, env: Mapping[str, str]
 ) -> subprocess.Popen[bytes]:
