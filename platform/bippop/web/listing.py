@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 PAGE_SIZE = 50
@@ -50,18 +50,47 @@ class Pagination:
         return self.link(self.page + 1) if self.page < self.pages else None
 
 
+@dataclasses.dataclass(frozen=True)
+class PagedQuery:
+    """A list's statement made ready for ``paginate``: its rows with the count of all of them as a last
+    column, the offset and limit as parameters, and the count alone (for a page past the last). Built
+    once for a hot list (building a statement with its subqueries costs more than sending it)."""
+
+    rows: Any
+    count: Any
+
+
+def paged(query: Any) -> PagedQuery:
+    count = select(func.count()).select_from(query.order_by(None).subquery())
+    rows = (
+        query.add_columns(count.scalar_subquery().label("rows_in_all_pages"))
+        .offset(bindparam("page_offset"))
+        .limit(bindparam("page_limit"))
+    )
+    return PagedQuery(rows, count)
+
+
 async def paginate(
-    db_session: AsyncSession, query: Any, page: int, base_query: dict[str, str]
+    db_session: AsyncSession,
+    query: Any,
+    page: int,
+    base_query: dict[str, str],
+    parameters: dict[str, Any] | None = None,
 ) -> tuple[Sequence[Any], Pagination]:
     """One page of ``query``'s rows (tuples of its columns), and the links to the others (the filters
-    kept). One statement: the count of all the rows rides along as a last column, an uncorrelated
-    scalar subquery PostgreSQL computes once (the page itself still a top-N of the order); only a page
-    past the last asks for the count on its own."""
-    count = select(func.count()).select_from(query.order_by(None).subquery())
-    counted = query.add_columns(count.scalar_subquery().label("rows_in_all_pages"))
-    found = (await db_session.execute(counted.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+    kept). ``query`` is a statement, or a ``PagedQuery`` built once, with its ``parameters``. One
+    statement: the count of all the rows rides along as a last column, an uncorrelated scalar subquery
+    PostgreSQL computes once (the page itself still a top-N of the order); only a page past the last
+    asks for the count on its own."""
+    statements = query if isinstance(query, PagedQuery) else paged(query)
+    values = parameters or {}
+    found = (
+        await db_session.execute(
+            statements.rows, {**values, "page_offset": (page - 1) * PAGE_SIZE, "page_limit": PAGE_SIZE}
+        )
+    ).all()
     total = int(found[0][-1]) if found else 0
     if not found and page > 1:  # past the last page: how many there are, for its links
-        total = await db_session.scalar(count) or 0
+        total = await db_session.scalar(statements.count, values) or 0
     rows = [tuple(row)[:-1] for row in found]
     return rows, Pagination(page, total, {k: v for k, v in base_query.items() if v})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import uuid
 from typing import Any
 
@@ -14,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -61,7 +62,7 @@ from bippop.modules import registry
 from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.deps import PAGE_DEPENDENCIES, tenant_of
 from bippop.web.forms import FormData, form_problems
-from bippop.web.listing import page_number, paginate
+from bippop.web.listing import PagedQuery, page_number, paged, paginate
 from bippop.web.local_time import local_time
 
 
@@ -294,6 +295,31 @@ def _page_of_step(params: dict[str, Any]) -> str | None:
     return f"{REQUESTS}/{params['request_id']}" if params.get("step") in STEPS else None
 
 
+@functools.cache
+def _request_list(by_status: bool, by_module: bool) -> PagedQuery:
+    """The coordination's list of requests (the columns it shows), built once per filter combination,
+    the modules shown, the status and the module as parameters."""
+    volunteer = aliased(Person)
+    query = (
+        select(
+            HelpRequest.id,
+            HelpRequest.module,
+            HelpRequest.status,
+            HelpRequest.created_at,
+            Person.display_name,
+            volunteer.display_name.label("volunteer_name"),
+        )
+        .join(Person, Person.id == HelpRequest.beneficiary_id)
+        .outerjoin(volunteer, volunteer.id == HelpRequest.volunteer_id)
+        .where(HelpRequest.module.in_(bindparam("visible", expanding=True)))
+    )
+    if by_status:
+        query = query.where(HelpRequest.status == bindparam("status"))
+    if by_module:
+        query = query.where(HelpRequest.module == bindparam("module"))
+    return paged(query.order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc()))
+
+
 class RequestsController(Controller):
     path = REQUESTS
     dependencies = PAGE_DEPENDENCIES
@@ -308,24 +334,16 @@ class RequestsController(Controller):
         status = status if status in REQUEST_STATUSES else ""
         module = request.query_params.get("module", "")
         module = module if module in visible else ""
-        volunteer = aliased(Person)
-        query = (
-            select(HelpRequest, Person.display_name, volunteer.display_name)
-            .join(Person, Person.id == HelpRequest.beneficiary_id)
-            .outerjoin(volunteer, volunteer.id == HelpRequest.volunteer_id)
-            .where(HelpRequest.module.in_(sorted(visible)))
-        )
-        if status:
-            query = query.where(HelpRequest.status == status)
-        if module:
-            query = query.where(HelpRequest.module == module)
-        query = query.order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc())
         rows, pagination = await paginate(
-            db_session, query, page_number(request), {"status": status, "module": module}
+            db_session,
+            _request_list(bool(status), bool(module)),
+            page_number(request),
+            {"status": status, "module": module},
+            {"visible": sorted(visible), "status": status, "module": module},
         )
         labels = status_labels()
         context = {
-            "rows": rows,  # (request, the person helped's name, the volunteer's name or None)
+            "rows": rows,  # id, module, status, created_at, the person helped's name, the volunteer's or None
             "pagination": pagination,
             "values": {"status": status, "module": module},
             "status_labels": labels,
