@@ -445,6 +445,7 @@ def test_the_list_filters_pages_and_hides_services_switched_off(
     assert str(visit) not in get(web, "/coordination/demandes", status="closed").text
     both = get(web, "/coordination/demandes", status="open", module="reading").text  # one statement each
     assert str(reading) in both and str(visit) not in both
+    assert str(reading) not in get(web, "/coordination/demandes", status="closed", module="reading").text
     assert str(visit) in get(web, "/coordination/demandes", status="open").text
     past = get(web, "/coordination/demandes", module="reading", page="9999")  # past the last: counted alone
     assert past.status_code == 200 and str(reading) not in past.text

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import uuid
 from typing import Any
 
@@ -15,9 +14,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import requires
@@ -45,6 +43,7 @@ from bippop.aid.coordination.labels import (
     warning_labels,
     weekday_labels,
 )
+from bippop.aid.coordination.lists import request_list
 from bippop.aid.coordination.steps import MAX_OFFER, STEPS, FormProblem
 from bippop.aid.lifecycle import ACTIVE, AlreadyTaken, LifecycleError
 from bippop.aid.models import (
@@ -62,7 +61,7 @@ from bippop.modules import registry
 from bippop.outbox.after_commit import commit_and_announce
 from bippop.web.deps import PAGE_DEPENDENCIES, tenant_of
 from bippop.web.forms import FormData, form_problems
-from bippop.web.listing import PagedQuery, page_number, paged, paginate
+from bippop.web.listing import page_number, paginate
 from bippop.web.local_time import local_time
 
 
@@ -295,31 +294,6 @@ def _page_of_step(params: dict[str, Any]) -> str | None:
     return f"{REQUESTS}/{params['request_id']}" if params.get("step") in STEPS else None
 
 
-@functools.cache
-def _request_list(by_status: bool, by_module: bool) -> PagedQuery:
-    """The coordination's list of requests (the columns it shows), built once per filter combination,
-    the modules shown, the status and the module as parameters."""
-    volunteer = aliased(Person)
-    query = (
-        select(
-            HelpRequest.id,
-            HelpRequest.module,
-            HelpRequest.status,
-            HelpRequest.created_at,
-            Person.display_name,
-            volunteer.display_name.label("volunteer_name"),
-        )
-        .join(Person, Person.id == HelpRequest.beneficiary_id)
-        .outerjoin(volunteer, volunteer.id == HelpRequest.volunteer_id)
-        .where(HelpRequest.module.in_(bindparam("visible", expanding=True)))
-    )
-    if by_status:
-        query = query.where(HelpRequest.status == bindparam("status"))
-    if by_module:
-        query = query.where(HelpRequest.module == bindparam("module"))
-    return paged(query.order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc()))
-
-
 class RequestsController(Controller):
     path = REQUESTS
     dependencies = PAGE_DEPENDENCIES
@@ -336,7 +310,7 @@ class RequestsController(Controller):
         module = module if module in visible else ""
         rows, pagination = await paginate(
             db_session,
-            _request_list(bool(status), bool(module)),
+            request_list(bool(status), bool(module)),
             page_number(request),
             {"status": status, "module": module},
             {"visible": sorted(visible), "status": status, "module": module},
