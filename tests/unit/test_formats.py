@@ -67,8 +67,8 @@ def test_the_templates_have_the_filters() -> None:
 
 
 def test_remembered_figures_keep_their_type_and_language() -> None:
-    """What Babel wrote is remembered per value, type and language: 1, 1.0 and Decimal("1") are equal
-    keys to a plain cache, and the French figure must not be served to an English page."""
+    """What Babel wrote is remembered per value, type and language: -0.0 and 0.0 are equal keys to a
+    plain cache (written apart), and the French figure must not be served to an English page."""
     moment = datetime.datetime(2026, 12, 2, 13, 30, tzinfo=datetime.UTC)
     written = {}
     for language in ("fr", "en", "fr"):
@@ -79,11 +79,16 @@ def test_remembered_figures_keep_their_type_and_language() -> None:
                     formats.number(1),
                     formats.number(1.0),
                     formats.number(Decimal("1")),
+                    formats.number(0.0) + " " + formats.number(-0.0),
                     formats.moment(moment),
                     formats.day(moment, "medium"),
                 )
             )
         finally:
             i18n.current_locale.reset(token)
-    assert written["fr"][0] == written["fr"][1] == ("1", "1,0", "1,0", "02/12/2026 14:30", "2 déc. 2026")
-    assert written["en"][0] == ("1", "1.0", "1.0", "02/12/2026, 14:30", "2 Dec 2026")
+    assert (
+        written["fr"][0]
+        == written["fr"][1]
+        == ("1", "1,0", "1,0", "0,0 -0,0", "02/12/2026 14:30", "2 déc. 2026")
+    )
+    assert written["en"][0] == ("1", "1.0", "1.0", "0.0 -0.0", "02/12/2026, 14:30", "2 Dec 2026")

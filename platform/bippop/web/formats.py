@@ -41,13 +41,14 @@ def _number_pattern(pattern: str) -> NumberPattern:
 
 
 # What Babel wrote, remembered: a page writes the same counts, distances and moments on every load
-# (a number ~18 µs, a moment ~50 µs through Babel; a remembered one well under 1 µs). ``typed``: 1, 1.0
-# and Decimal("1") are equal keys otherwise, and they are not written alike.
+# (a number ~18 µs, a moment ~50 µs through Babel; a remembered one well under 1 µs). Values of
+# different types (``typed``) are not assumed to be written alike, nor -0.0 like 0.0 (equal keys,
+# written « -0,0 » and « 0,0 »).
 FORMATTED_KEPT = 4096
 
 
 @functools.lru_cache(maxsize=FORMATTED_KEPT, typed=True)
-def _formatted_number(pattern: str, locale: str, value: int | float | Decimal) -> str:
+def _formatted_number(pattern: str, locale: str, value: int | float | Decimal, negative_zero: bool) -> str:
     return _number_pattern(pattern).apply(value, _locale(locale))
 
 
@@ -74,7 +75,8 @@ def number(value: int | float | Decimal | None, digits: int | None = None) -> st
         pattern = INTEGER if digits <= 0 else "0." + "0" * digits
     else:
         pattern = INTEGER if isinstance(value, int) else DECIMAL
-    return _formatted_number(pattern, babel_locale(), value)
+    negative_zero = value == 0 and str(value).startswith("-")
+    return _formatted_number(pattern, babel_locale(), value, negative_zero)
 
 
 def money(value: int | float | Decimal | str | None) -> str:
