@@ -75,7 +75,9 @@ async def open_resources(app: Litestar) -> None:
         name: async_session_factory(cluster) for name, cluster in app.state.cluster_engines.items()
     }
     app.state.resolver = HostResolver(
-        settings.base_domain, engine, AsyncHostCache(redis, settings.host_cache_seconds)
+        settings.base_domain,
+        engine,
+        AsyncHostCache(redis, settings.host_cache_seconds, settings.host_cache_local_seconds),
     )
     app.state.storage = storage_from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings.redis_url or "")

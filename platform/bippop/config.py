@@ -98,6 +98,7 @@ class Settings:
     worker_threads: int = 4
     job_heartbeat_seconds: int = 30
     host_cache_seconds: int = 3600
+    host_cache_local_seconds: int = 1
     page_cache_seconds: int = 10
     audit_retention_days: int = 365
     reoffer_after_hours: int = 48

@@ -237,6 +237,7 @@ def _cache_copy(
 
     import redis
 
+    from bippop.tenants.cache import forget_local
     from bippop.tenants.context import tenant_cache_key
 
     client = redis.Redis.from_url(resources.settings.redis_url or "")
@@ -251,6 +252,9 @@ def _cache_copy(
         client.set(tenant_cache_key("settings", tenant=town), json.dumps(copy), ex=60)
     finally:
         client.close()
+    # Written behind the pages' back: this process's copy of the host's lookup (which carries the
+    # settings copy) would show the previous one for up to a second more.
+    forget_local(tenant_id=town.id)
 
 
 def test_a_copy_written_before_a_change_is_not_trusted(

@@ -1,7 +1,13 @@
 """The shared host → tenant cache in Redis (``bippop:host:<hostname>``).
 
-Shared by every web process, so an invalidation is seen by all of them at once;
-nothing about tenants grows in process memory.
+Shared by every web process, so an invalidation reaches all of them. Each web process also keeps
+what Redis answered for ``BIPPOP_HOST_CACHE_LOCAL_SECONDS`` (1 s; the ``LOCAL_KEPT`` latest hosts):
+a busy portal sends Redis a lookup per host per second per process instead of one per request (the
+script cost Redis ~25 µs of CPU a request, the one Redis every process shares, and the web process
+a round trip). An invalidation clears the process's own copies at once, whether it comes from a page
+(``AsyncHostCache``) or from code running in the process (``HostCache``, ``forget_local``); other
+processes see it within the local seconds: a suspension, a domain moved or new branding takes up
+to one more second to show there.
 
 Only real tenants' hosts get a key of their own. Anyone can send any ``Host``, so the hosts
 that resolve to nothing are remembered (30 s) in one bounded sorted set instead
@@ -13,7 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import structlog
@@ -31,6 +40,7 @@ UNKNOWN = "-"
 UNKNOWN_HOSTS_KEY = "bippop:unknown-hosts"
 UNKNOWN_HOSTS_KEPT = 1000
 UNKNOWN_SECONDS = 30
+LOCAL_KEPT = 4096  # hosts each web process keeps a local copy of
 
 
 def host_key(hostname: str) -> str:
@@ -79,6 +89,18 @@ def decode(raw: bytes | str) -> TenantRef | None:
     return TenantRef.from_json(data)
 
 
+# Every AsyncHostCache of this process (one per app): what an invalidation in the process clears.
+_LOCAL_CACHES: weakref.WeakSet[AsyncHostCache] = weakref.WeakSet()
+
+
+def forget_local(*, hosts: Iterable[str] = (), tenant_id: uuid.UUID | None = None) -> None:
+    """Drop this process's local copies of ``hosts`` and of every host of the tenant ``tenant_id`` (its
+    settings changed: the copy read with the host is old). Other processes' expire on their own."""
+    names = set(hosts)
+    for cache in list(_LOCAL_CACHES):
+        cache.forget(names, tenant_id)
+
+
 class HostInvalidator(Protocol):
     """What the (synchronous) registry calls after each change that can alter a host's resolution."""
 
@@ -117,15 +139,55 @@ class HostCache:
             # and the operator is told.
             log.error("host_cache_invalidation_failed", hosts=len(names))
             raise
+        finally:  # after Redis too: a lookup that read the old entry meanwhile does not keep it (_keep)
+            forget_local(hosts=names)
 
 
 class AsyncHostCache:
     """Read side, used by host resolution in the web process."""
 
-    def __init__(self, redis: AsyncRedis, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        ttl_seconds: int,
+        local_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
+        self.local_seconds = local_seconds
+        self._monotonic = monotonic
         self._script: AsyncScript | None = None
+        self._local: dict[str, tuple[float, Lookup]] = {}  # host → (monotonic expiry, what Redis said)
+        # Counts the forgettings: a lookup whose answer arrives after one (it may have read the entry an
+        # invalidation just deleted) is not kept.
+        self._forgotten = 0
+        _LOCAL_CACHES.add(self)
+
+    def kept_hosts(self) -> list[str]:
+        """The hosts this process holds a local copy of, the oldest first."""
+        return list(self._local)
+
+    def forget(self, hosts: set[str], tenant_id: uuid.UUID | None = None) -> None:
+        """Drop the local copies of ``hosts`` and of the tenant ``tenant_id``'s hosts."""
+        self._forgotten += 1
+        for host, (_until, found) in list(self._local.items()):
+            if host in hosts or (found.tenant is not None and found.tenant.id == tenant_id):
+                self._local.pop(host, None)
+
+    def _keep(self, hostname: str, found: Lookup, asked_at: float, forgotten: int) -> Lookup:
+        """Keep what Redis said (asked at ``asked_at``) until ``local_seconds`` after it was asked, unless
+        the process forgot anything since (``forgotten``: the answer may predate an invalidation) or it
+        lacks the tenant's settings copy (the first page writes it, and the next lookup brings it)."""
+        copied = found.settings_copy is not None and found.settings_copy[0] is not None
+        if self.local_seconds > 0 and forgotten == self._forgotten and (found.tenant is None or copied):
+            while len(self._local) >= LOCAL_KEPT:
+                try:
+                    self._local.pop(next(iter(self._local)), None)  # the oldest kept
+                except (StopIteration, RuntimeError):  # emptied (or changed) by another thread meanwhile
+                    break
+            self._local[hostname] = (asked_at + self.local_seconds, found)
+        return found
 
     async def get(self, hostname: str) -> tuple[bool, TenantRef | None]:
         """(found, tenant): found is False on a miss or when Redis cannot answer."""
@@ -134,7 +196,14 @@ class AsyncHostCache:
 
     async def lookup(self, hostname: str) -> Lookup:
         """The host's tenant and, in the same round trip, the cached copy of its settings (one script run
-        by Redis: the host's key, then the settings' keys named by the tenant's id)."""
+        by Redis: the host's key, then the settings' keys named by the tenant's id), or this process's copy
+        of what it said less than ``local_seconds`` ago."""
+        asked_at, forgotten = self._monotonic(), self._forgotten
+        kept = self._local.get(hostname)
+        if kept is not None:
+            if kept[0] > asked_at:
+                return kept[1]
+            self._local.pop(hostname, None)
         try:
             if self._script is None:
                 self._script = self.redis.register_script(LOOKUP_SCRIPT)
@@ -148,9 +217,10 @@ class AsyncHostCache:
             text = raw.decode() if isinstance(raw, bytes) else raw
             tenant = decode(text)
             copy = (settings[0], settings[1]) if len(settings) == 2 else None
-            return Lookup(True, tenant, text if tenant is not None else "", copy)
+            found = Lookup(True, tenant, text if tenant is not None else "", copy)
+            return self._keep(hostname, found, asked_at, forgotten)
         if unknown_until is not None and float(unknown_until) > clock.seconds():
-            return Lookup(True)
+            return self._keep(hostname, Lookup(True), asked_at, forgotten)
         return Lookup(False)
 
     async def invalidate(self, hosts: Iterable[str]) -> None:
@@ -166,6 +236,8 @@ class AsyncHostCache:
         except RedisError:
             log.error("host_cache_invalidation_failed", hosts=len(names))
             raise
+        finally:
+            forget_local(hosts=names)
 
     async def put(self, hostname: str, tenant: TenantRef | None) -> None:
         try:

@@ -15,7 +15,8 @@ query and no template once it was made.
   visitor of that moment rendering the same page at once (the latency spike of a busy portal each
   time its page expired). A page expired longer than its time to live is given to nobody.
 - **Bounded**: the ``MAX_ENTRIES`` most recently used pages, whatever the number of tenants (about
-  6 KB each: a few MB at most); nothing else about tenants is kept in process memory.
+  6 KB each: a few MB at most), like the host lookups each process keeps a second
+  (``tenants.cache``, 4,096 hosts).
 """
 
 from __future__ import annotations

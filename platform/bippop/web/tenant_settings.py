@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bippop.tenants.cache import SETTINGS_GENERATION_PART, SETTINGS_PART
+from bippop.tenants.cache import SETTINGS_GENERATION_PART, SETTINGS_PART, forget_local
 from bippop.tenants.context import TenantRef, tenant_cache_key
 from bippop.tenants.resolution import Site
 from bippop.tenants.tenant_settings import Setting
@@ -144,6 +144,8 @@ async def _cached(
         await redis.set(_key(tenant), json.dumps(written), ex=CACHE_SECONDS)
     except RedisError as exc:  # full (noeviction) or gone: the next request reads the table again
         log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
+    if copy is not None:  # the process's copy of the lookup holds the old one: the next brings this one
+        forget_local(tenant_id=tenant.id)
     return found
 
 
@@ -166,12 +168,19 @@ async def tenant_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> Ten
 
 
 async def forget(redis: Redis, tenant: TenantRef) -> None:
-    """After a change to the settings is committed: no copy made before it is trusted again."""
-    await redis.incr(_generation_key(tenant))
-    await redis.delete(_key(tenant))
+    """After a change to the settings is committed: no copy made before it is trusted again (this
+    process's copies read with the host go at once, other processes' within their local seconds)."""
+    try:
+        await redis.incr(_generation_key(tenant))
+        await redis.delete(_key(tenant))
+    finally:
+        forget_local(tenant_id=tenant.id)
 
 
 def forget_sync(redis: SyncRedis, tenant: TenantRef) -> None:
     """The same for a synchronous caller (command line, restore, tests)."""
-    redis.incr(_generation_key(tenant))
-    redis.delete(_key(tenant))
+    try:
+        redis.incr(_generation_key(tenant))
+        redis.delete(_key(tenant))
+    finally:
+        forget_local(tenant_id=tenant.id)
