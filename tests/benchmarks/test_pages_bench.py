@@ -89,6 +89,7 @@ SQL_SAMPLES = 5
 CENTRE = (49.4179, 2.8261)  # Compiègne
 BENEFICIARIES = ("Jeanne Lefèvre", "Marcel Dubois", "Odette Garnier", "Lucien Moreau", "Simone Roux")
 REQUESTS_PER_STATUS = {"open": 10, "offered": 6, "matched": 4}
+GRANIAN_PAGES = ("/healthz", "anonymous home", "volunteer dashboard")  # also served by Granian, side by side
 SEARCHED = "Jeanne"  # the htmx fragment's query: the intake form's live search of a beneficiary
 
 
@@ -245,15 +246,9 @@ def _targets(
         targets.append(Target("anonymous home, --workers 2", "web2", "/", tenant, "Compiègne Essais"))
     if granian:
         targets += [
-            Target("/healthz, Granian", "granian", "/healthz", {"Host": BASE_DOMAIN}),
-            Target("anonymous home, Granian", "granian", "/", tenant, "Compiègne Essais"),
-            Target(
-                "volunteer dashboard, Granian",
-                "granian",
-                "/benevole/",
-                {**tenant, "Cookie": volunteer},
-                'class="request-card"',
-            ),
+            dataclasses.replace(target, name=f"{target.name}, Granian", server="granian")
+            for target in targets
+            if target.name in GRANIAN_PAGES
         ]
     return targets
 
@@ -514,7 +509,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
     if granian:
         compared = ", ".join(
             f"{name} {medians[name + ', Granian']['requests_per_s'] / medians[name]['requests_per_s']:.2f}x"
-            for name in ("/healthz", "anonymous home", "volunteer dashboard")
+            for name in GRANIAN_PAGES
         )
         notes.append(f"  Granian (1 worker) over uvicorn, requests/s: {compared}")
     table(
