@@ -88,3 +88,23 @@ async def test_no_route_shows_another_tenants_data(
 def test_cache_keys_carry_the_tenant(tenant: TenantRef, other_tenant: TenantRef) -> None:
     assert tenant_cache_key("home", tenant=tenant) != tenant_cache_key("home", tenant=other_tenant)
     assert str(tenant.id) in tenant_cache_key("home", tenant=tenant)
+
+
+async def test_the_process_local_host_lookups_keep_each_tenant_apart(
+    client: AsyncTestClient, tenant: TenantRef, other_tenant: TenantRef
+) -> None:
+    """Each web process keeps what Redis said of a host for a second (``tenants.cache``): answered from
+    those copies, alternating requests of two tenants (subdomains and custom domains) show each its own."""
+    app = client.app
+    assert app.state.resolver.cache.local_seconds > 0
+    for _ in range(3):  # the first round fills the copies, the next ones are answered from them
+        for headers, own, other in (
+            (host("alpha"), "Alphaville", "Bétaville"),
+            (host("entraide.betaville.fr"), "Bétaville", "Alphaville"),
+            (host("beta"), "Bétaville", "Alphaville"),
+            (host("aide.alphaville.fr"), "Alphaville", "Bétaville"),
+        ):
+            page = await client.get("/", headers=headers)
+            assert page.status_code == 200 and own in page.text and other not in page.text, headers
+    kept = app.state.resolver.cache.kept_hosts()
+    assert {f"alpha.{BASE_DOMAIN}", f"beta.{BASE_DOMAIN}"} <= set(kept)
