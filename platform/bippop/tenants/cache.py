@@ -171,9 +171,12 @@ class AsyncHostCache:
     def forget(self, hosts: set[str], tenant_id: uuid.UUID | None = None) -> None:
         """Drop the local copies of ``hosts`` and of the tenant ``tenant_id``'s hosts."""
         self._forgotten += 1
-        for host, (_until, found) in list(self._local.items()):
-            if host in hosts or (found.tenant is not None and found.tenant.id == tenant_id):
-                self._local.pop(host, None)
+        for host in hosts:
+            self._local.pop(host, None)
+        if tenant_id is not None:  # the tenant's hosts: only its copies say which they are
+            for host, (_until, found) in list(self._local.items()):
+                if found.tenant is not None and found.tenant.id == tenant_id:
+                    self._local.pop(host, None)
 
     def _keep(self, hostname: str, found: Lookup, asked_at: float, forgotten: int) -> Lookup:
         """Keep what Redis said (asked at ``asked_at``) until ``local_seconds`` after it was asked, unless
@@ -181,11 +184,8 @@ class AsyncHostCache:
         lacks the tenant's settings copy (the first page writes it, and the next lookup brings it)."""
         copied = found.settings_copy is not None and found.settings_copy[0] is not None
         if self.local_seconds > 0 and forgotten == self._forgotten and (found.tenant is None or copied):
-            while len(self._local) >= LOCAL_KEPT:
-                try:
-                    self._local.pop(next(iter(self._local)), None)  # the oldest kept
-                except (StopIteration, RuntimeError):  # emptied (or changed) by another thread meanwhile
-                    break
+            if len(self._local) >= LOCAL_KEPT:  # the oldest kept goes (None: emptied meanwhile)
+                self._local.pop(next(iter(self._local), None), None)  # type: ignore[arg-type]
             self._local[hostname] = (asked_at + self.local_seconds, found)
         return found
 

@@ -144,7 +144,7 @@ async def _cached(
         await redis.set(_key(tenant), json.dumps(written), ex=CACHE_SECONDS)
     except RedisError as exc:  # full (noeviction) or gone: the next request reads the table again
         log.warning("tenant_settings_cache_unavailable", error=type(exc).__name__)
-    if copy is not None:  # the process's copy of the lookup holds the old one: the next brings this one
+    if raw is not None and copy is not None:  # the process's copy of the lookup may hold this old one
         forget_local(tenant_id=tenant.id)
     return found
 
