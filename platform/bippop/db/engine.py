@@ -136,7 +136,8 @@ def looks_alive(dbapi_connection: Any) -> bool:
 
 
 def watch_pool(engine: Engine, recycle_tenants: int) -> None:
-    """The pool's checkout check (alive, and under ``recycle_tenants``) in place of a pre-ping."""
+    """The pool's checkout check (alive, under ``recycle_tenants``, not in autocommit) in place of a
+    pre-ping."""
 
     @event.listens_for(engine, "checkout")
     def _check_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
@@ -145,6 +146,12 @@ def watch_pool(engine: Engine, recycle_tenants: int) -> None:
             raise exc.DisconnectionError("served enough tenants: replaced to bound its catalog cache")
         if not looks_alive(dbapi_connection):
             raise exc.DisconnectionError("closed by the server while idle")
+        if getattr(
+            getattr(dbapi_connection, "driver_connection", None) or dbapi_connection, "autocommit", False
+        ):
+            # db.reads switches autocommit on for one string and off again; one left on (a cancelled
+            # request between the two) would run a page's writes outside any transaction.
+            raise exc.DisconnectionError("left in autocommit")
 
 
 def scope_connection(connection: Connection, tenant: TenantScope) -> None:

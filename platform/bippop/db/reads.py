@@ -1,0 +1,174 @@
+"""Several reads of one tenant in one round trip, for the pages read most.
+
+Through the async session each statement is sent and its answer awaited before the next: a page of four
+reads costs BEGIN, the scoping, the four statements and COMMIT, seven round trips, and each costs this
+process ~0.3 ms of CPU beyond the query (the greenlet switch, the event loop waking on the socket,
+SQLAlchemy's execution context and ORM rows). ``read_together`` sends them as one query string —
+``BEGIN; <the scoping>; <read>; …; COMMIT`` — on a connection of the same pool and reads the answers in
+order: one round trip and one wake-up (issue 13; ``docs/architecture.md``, "The request's cost").
+
+psycopg's pipeline mode was measured first and gave nothing here: under uvloop each statement it queues
+still costs a turn of the event loop (a dashboard at 5.7 ms of CPU before and after), where one query
+string costs one (4.0 ms). One string means PostgreSQL's simple-query protocol, whose statements take no
+separate parameters: the values are bound into the text by psycopg itself (``ClientCursor.mogrify``, its
+adapters' quoting, as psycopg 2 bound every query), never by string formatting here.
+
+What it keeps from the session:
+
+- the statements are SQLAlchemy's, compiled once per dialect (``Read``) and expanded per call (an
+  ``IN`` of a list); the values pass through the columns' bind processors on the way in and their result
+  processors on the way out;
+- the transaction: explicit, the scoping transaction-local (``set_config(…, true)`` of the path and
+  role, as every scoped session does it), committed in the same string; the connection goes back to the
+  pool idle, at the login role and default path, out of autocommit (which the string needs for its own
+  BEGIN) — and a connection on which anything failed is dropped, not returned;
+- the pool: the connection comes from the session's engine, through its checkout check (closed
+  connections replaced, recycled after ``BIPPOP_DB_RECYCLE_TENANTS`` tenants, counted here too), and a
+  database that cannot be reached gives the page's 503 like any other (``web/errors.py``);
+- when the session has already begun a transaction (a write earlier in the request, or a settings read
+  on a cache miss), the reads run in it, one after the other, so that they see what it wrote; so they do
+  on a session of no tenant (the platform's own pages, whose tables need no scoping);
+- every statement sent is announced to ``listen``'s callbacks (the statement-count tests and benchmark).
+
+Rows are named tuples: the columns' keys as attributes, as SQLAlchemy's rows have them.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+import psycopg.pq
+from sqlalchemy import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql.expression import SelectBase
+
+from bippop.db.engine import SCOPE_SQL, TENANTS_SERVED, TenantScope
+
+Listener = Callable[[Sequence[str]], None]
+_listeners: list[Listener] = []
+
+
+def listen(callback: Listener) -> Callable[[], None]:
+    """Call ``callback`` with the statements of each flight (the scoping first); returns its removal."""
+    _listeners.append(callback)
+    return lambda: _listeners.remove(callback)
+
+
+class Read:
+    """A SELECT (or UNION) that ``read_together`` sends: built once, at import, with bind parameters."""
+
+    def __init__(self, statement: SelectBase) -> None:
+        self.statement: Any = statement  # Select or CompoundSelect, whichever columns
+        self._compiled: dict[str, Any] = {}  # dialect name → SQLAlchemy's compiled statement
+        # (dialect name, the columns' type codes) → what makes a row of the values read
+        self._rows: dict[tuple[str, tuple[int, ...]], Callable[[Sequence[Any]], Any]] = {}
+
+    def compiled(self, dialect: Dialect) -> Any:
+        known = self._compiled.get(dialect.name)
+        if known is None:
+            known = self._compiled[dialect.name] = self.statement.compile(dialect=dialect)
+        return known
+
+    def rows(
+        self, dialect: Dialect, type_codes: tuple[int, ...], answer: Sequence[Sequence[Any]]
+    ) -> list[Any]:
+        """Named tuples of the values read, through the columns' result processors (which may depend on
+        the type the server answered with, hence ``type_codes``)."""
+        make = self._rows.get((dialect.name, type_codes))
+        if make is None:
+            make = self._rows[(dialect.name, type_codes)] = self._row_maker(dialect, type_codes)
+        return [make(values) for values in answer]
+
+    def _row_maker(self, dialect: Dialect, type_codes: tuple[int, ...]) -> Callable[[Sequence[Any]], Any]:
+        columns = list(self.statement.selected_columns)
+        named = collections.namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
+        processors = [
+            c.type.dialect_impl(dialect).result_processor(dialect, code)
+            for c, code in zip(columns, type_codes, strict=True)
+        ]
+        if not any(processors):
+            return named._make
+        steps = [p or _same for p in processors]
+
+        def row(values: Sequence[Any]) -> Any:
+            return named._make(step(value) for step, value in zip(steps, values, strict=True))
+
+        return row
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_scope_by_dialect: dict[str, Any] = {}
+
+
+def _scope_compiled(dialect: Dialect) -> Any:
+    known = _scope_by_dialect.get(dialect.name)
+    if known is None:
+        known = _scope_by_dialect[dialect.name] = SCOPE_SQL.compile(dialect=dialect)
+    return known
+
+
+async def read_together(
+    session: AsyncSession, reads: Sequence[tuple[Read, Mapping[str, Any]]]
+) -> list[list[Any]]:
+    """The rows of each read, in order, read in one round trip in the session's tenant."""
+    tenant: TenantScope | None = session.info.get("tenant")
+    if tenant is None or session.in_transaction():
+        return [list(await session.execute(read.statement, dict(values))) for read, values in reads]
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "a tenant's session is bound to its cluster's engine"
+    dialect = engine.dialect
+    flight = [
+        _scope_compiled(dialect).construct_expanded_state({"schema": tenant.schema, "role": tenant.role})
+    ]
+    flight += [read.compiled(dialect).construct_expanded_state(dict(values)) for read, values in reads]
+    for callback in list(_listeners):
+        callback([state.statement for state in flight])
+    async with engine.connect() as connection:
+        pooled = await connection.get_raw_connection()
+        driver: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        try:
+            answers = await _in_one_query(driver, flight)
+        except BaseException:
+            # Whatever state it was left in (inside the transaction, in autocommit, broken), this
+            # connection is not given to anyone again.
+            await connection.invalidate()
+            raise
+        pooled.info.setdefault(TENANTS_SERVED, set()).add(tenant.schema)
+    return [read.rows(dialect, *answer) for (read, _values), answer in zip(reads, answers, strict=True)]
+
+
+async def _in_one_query(
+    driver: psycopg.AsyncConnection[Any], flight: Sequence[Any]
+) -> list[tuple[tuple[int, ...], list[Any]]]:
+    """Send ``BEGIN; <flight>; COMMIT`` as one string; each statement's column types and rows after the
+    first (the scoping)."""
+    cursor = psycopg.AsyncClientCursor(driver)
+    statements = ["BEGIN"]
+    for state in flight:
+        processors = state.processors
+        values = {
+            key: processors[key](value) if processors.get(key) is not None else value
+            for key, value in state.parameters.items()
+        }
+        statements.append(cursor.mogrify(state.statement, values))
+    statements.append("COMMIT")
+    await driver.set_autocommit(True)  # the string's own BEGIN, not another round trip for psycopg's
+    await cursor.execute(";\n".join(statements))
+    answers = []
+    cursor.nextset()  # BEGIN → the scoping
+    for _read in flight[1:]:
+        cursor.nextset()
+        result = cursor.pgresult
+        assert result is not None
+        codes = tuple(result.ftype(column) for column in range(result.nfields))
+        answers.append((codes, await cursor.fetchall()))
+    if cursor.nextset() is None or driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise psycopg.InterfaceError("the reads' transaction did not end with their COMMIT")
+    await driver.set_autocommit(False)
+    return answers
