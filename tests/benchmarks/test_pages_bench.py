@@ -19,8 +19,8 @@ one-second warm-up of each. Beside the pages, in the same rounds:
 
 Each row gives the median over the rounds of requests/s, p50 and p99 (wrk's), the server process's
 CPU time (user + system, its workers included) per request served, the SQL statements per request
-(counted in this process on an app built by ``create_app`` on the same database, with the same
-Host and cookies, after a warm-up) and the share of the bare page's requests/s. Signed-in pages
+and round trips per request (counted in this process on an app built by ``create_app`` on the same
+database, with the same Host and cookies, after a warm-up) and the share of the bare page's requests/s. Signed-in pages
 carry the cookies of a real sign-in over HTTP on the started server.
 
 Only errors fail the test: an answer outside 2xx/3xx, a socket error, wrk failing, a round in which
@@ -69,6 +69,7 @@ from bippop.accounts.models import Person
 from bippop.aid.models import HelpRequest, RequestOffer
 from bippop.app import create_app
 from bippop.config import Settings
+from bippop.db import reads
 from bippop.demo import ALL_SKILLS
 from bippop.runtime.operations import migrate_platform, resources_for
 from bippop.runtime.resources import PlatformResources
@@ -288,31 +289,53 @@ def _check(base_urls: Mapping[str, str], target: Target) -> int:
 
 
 class Statements:
-    """``before_cursor_execute`` listener: counts the statements sent."""
+    """What a request sends to PostgreSQL: its statements (each ``before_cursor_execute``, and each one
+    in a string of ``db.reads.read_together``) and its round trips (those statements one by one, each
+    transaction's BEGIN and COMMIT or ROLLBACK, and each such string as one)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.trips = 0
 
-    def __call__(self, *_args: Any) -> None:
+    def statement(self, *_args: Any) -> None:
         self.count += 1
+        self.trips += 1
+
+    def transaction(self, *_args: Any) -> None:
+        self.trips += 1
+
+    def together(self, statements: Any) -> None:
+        self.count += len(statements)
+        self.trips += 1
+
+    def listen(self, engine: Any) -> None:
+        event.listen(engine, "before_cursor_execute", self.statement)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(engine, name, self.transaction)
+
+    def remove(self, engine: Any) -> None:
+        event.remove(engine, "before_cursor_execute", self.statement)
+        for name in ("begin", "commit", "rollback"):
+            event.remove(engine, name, self.transaction)
 
 
 def _statements_per_request(
     app: Litestar, engines: Callable[[Litestar], list[Any]], targets: list[Target]
-) -> dict[str, float]:
-    """SQL statements per request of each target, in this process: ``SQL_WARMUP`` requests first
-    (the Redis caches filled), then the mean over ``SQL_SAMPLES``."""
-    counted: dict[str, float] = {}
+) -> dict[str, tuple[float, float]]:
+    """SQL statements and round trips per request of each target, in this process: ``SQL_WARMUP``
+    requests first (the Redis caches filled), then the mean over ``SQL_SAMPLES``."""
+    counted: dict[str, tuple[float, float]] = {}
     statements = Statements()
     with _quiet(), TestClient(app, base_url=f"http://{BASE_DOMAIN}") as client:
         sync_engines = {id(engine): engine.sync_engine for engine in engines(app) if engine is not None}
         for engine in sync_engines.values():
-            event.listen(engine, "before_cursor_execute", statements)
+            statements.listen(engine)
+        forget = reads.listen(statements.together)
         try:
             for target in targets:
                 for sample in range(SQL_WARMUP + SQL_SAMPLES):
                     if sample == SQL_WARMUP:
-                        statements.count = 0
+                        statements.count = statements.trips = 0
                     client.cookies.clear()  # only the target's own Cookie header
                     response = client.get(target.path, headers=dict(target.headers), follow_redirects=False)
                     assert response.status_code == 200, (
@@ -320,10 +343,11 @@ def _statements_per_request(
                         response.status_code,
                         response.text[:500],
                     )
-                counted[target.name] = statements.count / SQL_SAMPLES
+                counted[target.name] = (statements.count / SQL_SAMPLES, statements.trips / SQL_SAMPLES)
         finally:
+            forget()
             for engine in sync_engines.values():
-                event.remove(engine, "before_cursor_execute", statements)
+                statements.remove(engine)
     return counted
 
 
@@ -462,7 +486,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
             [t for t in targets if t.server == "io"],
         )
     )
-    sql.update({t.name: 0.0 for t in targets if t.server == "bare"})  # no database at all
+    sql.update({t.name: (0.0, 0.0) for t in targets if t.server == "bare"})  # no database at all
     for target in targets:  # the same app, the same page
         if target.server in ("web2", "granian"):
             sql[target.name] = sql[target.name.rsplit(",", 1)[0]]
@@ -479,7 +503,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
     bare = medians["bare Litestar Jinja page"]["requests_per_s"]
     for name, figures in medians.items():
         figures["share_of_bare"] = figures["requests_per_s"] / bare if bare else 0.0
-        figures["sql_per_request"] = sql[name]
+        figures["sql_per_request"], figures["round_trips_per_request"] = sql[name]
 
     def share(name: str) -> float:
         return float(medians[name]["share_of_bare"]) if name in medians else float("nan")
@@ -490,8 +514,9 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
         f"{WARMUP_SECONDS} s warm-up of each; one `bippop web` process"
         + (", and one with --workers 2" if two_workers else ""),
         "CPU ms/req: the server process's user + system time (workers included) over the requests wrk completed",
-        f"SQL/req: in this process (create_app, same database, Host and cookies), mean of {SQL_SAMPLES} requests "
-        f"after {SQL_WARMUP}",
+        f"SQL/req, trips/req: statements and round trips to PostgreSQL (BEGIN, COMMIT and a string of reads "
+        f"sent together each count one), in this process (create_app, same database, Host and cookies), mean "
+        f"of {SQL_SAMPLES} requests after {SQL_WARMUP}",
         f"page sizes: home {sizes_before['anonymous home']} B, baseline page ({TEMPLATE}) "
         f"{sizes_before['bare Litestar Jinja page']} B, dashboard {sizes_before['volunteer dashboard']} B",
         "targets of the issue (reported, not asserted):",
@@ -514,7 +539,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
         notes.append(f"  Granian (1 worker) over uvicorn, requests/s: {compared}")
     table(
         "Pages of a real `bippop web` under load, beside the baselines",
-        ["page", "req/s", "p50", "p99", "CPU ms/req", "SQL/req", "share of bare"],
+        ["page", "req/s", "p50", "p99", "CPU ms/req", "SQL/req", "trips/req", "share of bare"],
         [
             [
                 target.name,
@@ -523,6 +548,7 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
                 f"{medians[target.name]['p99_s'] * 1000:.2f} ms",
                 f"{medians[target.name]['cpu_per_request_s'] * 1000:.3f}",
                 f"{medians[target.name]['sql_per_request']:.1f}",
+                f"{medians[target.name]['round_trips_per_request']:.1f}",
                 f"{medians[target.name]['share_of_bare']:.3f}",
             ]
             for target in targets

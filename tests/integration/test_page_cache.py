@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from bippop.app import create_app
 from bippop.config import Settings
+from bippop.db import reads
 from bippop.runtime.resources import PlatformResources
 from bippop.tenants.context import TenantRef
 from bippop.tenants.services import TenantService
@@ -37,9 +38,11 @@ def web(settings: Settings) -> Iterator[tuple[TestClient[Any], list[str]]]:
     with TestClient(app, base_url="http://bippop.test") as client:
         engine = app.state.engine.sync_engine
         event.listen(engine, "before_cursor_execute", seen)
+        forget = reads.listen(statements.extend)  # the reads sent together (db.reads) too
         try:
             yield client, statements
         finally:
+            forget()
             event.remove(engine, "before_cursor_execute", seen)
 
 

@@ -13,6 +13,8 @@ from litestar import Request
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bippop.db.reads import Read, read_together
+
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
 
@@ -54,9 +56,10 @@ class Pagination:
 class PagedQuery:
     """A list's statement made ready for ``paginate``: its rows with the count of all of them as a last
     column, the offset and limit as parameters, and the count alone (for a page past the last). Built
-    once for a hot list (building a statement with its subqueries costs more than sending it)."""
+    once for a hot list (building a statement with its subqueries costs more than sending it), whose page
+    is then read in one round trip with its transaction (``db.reads.read_together``)."""
 
-    rows: Any
+    rows: Read
     count: Any
 
 
@@ -67,7 +70,7 @@ def paged(query: Any) -> PagedQuery:
         .offset(bindparam("page_offset"))
         .limit(bindparam("page_limit"))
     )
-    return PagedQuery(rows, count)
+    return PagedQuery(Read(rows), count)
 
 
 async def paginate(
@@ -82,13 +85,14 @@ async def paginate(
     statement: the count of all the rows rides along as a last column, an uncorrelated scalar subquery
     PostgreSQL computes once (the page itself still a top-N of the order); only a page past the last
     asks for the count on its own."""
-    statements = query if isinstance(query, PagedQuery) else paged(query)
     values = parameters or {}
-    found = (
-        await db_session.execute(
-            statements.rows, {**values, "page_offset": (page - 1) * PAGE_SIZE, "page_limit": PAGE_SIZE}
-        )
-    ).all()
+    window = {**values, "page_offset": (page - 1) * PAGE_SIZE, "page_limit": PAGE_SIZE}
+    if isinstance(query, PagedQuery):
+        statements = query
+        [found] = await read_together(db_session, [(statements.rows, window)])
+    else:  # a statement built for this request: SQLAlchemy's compiled cache knows it, a Read would not
+        statements = paged(query)
+        found = list((await db_session.execute(statements.rows.statement, window)).all())
     total = int(found[0][-1]) if found else 0
     if not found and page > 1:  # past the last page: how many there are, for its links
         total = await db_session.scalar(statements.count, values) or 0

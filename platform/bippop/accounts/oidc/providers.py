@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bippop import sealing
 from bippop.accounts.models import Setting
+from bippop.db.reads import Read, read_together
 
 # Providers -------------------------------------------------------------------------------
 
@@ -128,13 +129,13 @@ async def load_config(session: AsyncSession, slug: str) -> SsoConfig | None:
 _SETTING_KEYS = {provider.setting_key: provider for provider in PROVIDERS.values()}
 # Built once (the sign-in page asks on every visit): a statement built per request costs more than
 # sending it.
-_PROVIDER_SETTINGS = select(Setting.key, Setting.value).where(Setting.key.in_(list(_SETTING_KEYS)))
+_PROVIDER_SETTINGS = Read(select(Setting.key, Setting.value).where(Setting.key.in_(list(_SETTING_KEYS))))
 
 
 async def enabled_providers(session: AsyncSession) -> list[Provider]:
     """The providers this tenant has turned on, in a stable order (for the sign-in page)."""
     keys = _SETTING_KEYS
-    rows = await session.execute(_PROVIDER_SETTINGS)
+    [rows] = await read_together(session, [(_PROVIDER_SETTINGS, {})])  # the sign-in page's one read
     enabled = {key for key, value in rows if (config := _config_from(keys[key], value)) and config.enabled}
     return [provider for key, provider in keys.items() if key in enabled]
 

@@ -7,12 +7,23 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import any_, literal, select
+from sqlalchemy import any_, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts import audit
 from bippop.accounts.models import Person
 from bippop.accounts.services.links import now_utc
+from bippop.db.reads import Read
+
+# One person by id, every column: sent with a page's own reads (``db.reads.read_together``), its row made
+# a ``Person`` by ``person_from``.
+PERSON_BY_ID = Read(select(*Person.__table__.columns).where(Person.__table__.c.id == bindparam("person_id")))
+
+
+def person_from(rows: Sequence[Any]) -> Person | None:
+    """The person of ``PERSON_BY_ID``'s rows, for reading: a copy the session does not hold (what changes
+    it loads the person in the session, by ``db_session.get``); None when there is no such person."""
+    return Person(**rows[0]._asdict()) if rows else None
 
 
 async def new_person(

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bippop.accounts.models import Person
 from bippop.accounts.permissions import STAFF
 from bippop.aid.portal.common import enabled_modules
+from bippop.db.reads import Read, read_together
 from bippop.modules.assembly import menu_links
 from bippop.web import page_cache
 from bippop.web.pages import render
 from bippop.web.tenant_settings import tenant_settings
 
 # Built once: a statement built per request costs more than sending it (and keeps no cache key).
-VOLUNTEERS = select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles))
+VOLUNTEERS = Read(select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles)))
 
 
 async def tenant_home(
@@ -31,7 +32,7 @@ async def tenant_home(
     settings = await tenant_settings(request)
     # A kept page was sent before this handler (web.page_cache.KeptPagesMiddleware): here, a miss.
     key = page_cache.anonymous_key(request, "home", settings)
-    volunteers = await db_session.scalar(VOLUNTEERS)
+    [[(volunteers,)]] = await read_together(db_session, [(VOLUNTEERS, {})])  # one round trip
     identity = request.scope["state"].get("identity")
     staff = identity is not None and identity.kind == "person" and bool(STAFF.intersection(identity.roles))
     services = await enabled_modules(request)

@@ -4,10 +4,11 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop import clock
-from bippop.accounts.deps import signed_in_person
+from bippop.accounts.deps import signed_in_identity, signed_in_person
 from bippop.accounts.permissions import requires
 from bippop.aid import lifecycle
 from bippop.aid.portal.common import PARIS, period_of, visible_modules, weekday_name
@@ -25,11 +26,17 @@ class VolunteerController(Controller):
 
     @get("/", name="volunteer-dashboard")
     async def dashboard(self, request: Request, db_session: NamedDependency[AsyncSession]) -> Response[str]:
-        me = await signed_in_person(request, db_session)
         today = clock.today()
         seen = await volunteer_dashboard(
-            db_session, me, await visible_modules(request), now=lifecycle.now_utc(), today=today
+            db_session,
+            signed_in_identity(request).person_id,
+            await visible_modules(request),
+            now=lifecycle.now_utc(),
+            today=today,
         )
+        if seen is None:  # the person is gone: signing in again
+            raise NotAuthorizedException()
+        me = seen.me
         context = {
             "me": me,
             "near": seen.near,

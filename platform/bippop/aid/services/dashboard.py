@@ -1,8 +1,10 @@
-"""What a volunteer's dashboard (``/benevole``) shows, read in three statements.
+"""What a volunteer's dashboard (``/benevole``) shows, read in one round trip.
 
 The page is the one a volunteer opens most, so it reads plain rows (Core, the columns it shows) rather
-than whole ORM objects, in as few round trips as the lists allow:
+than whole ORM objects, and sends its four reads together (``db.reads.read_together``: with BEGIN, the
+scoping and COMMIT, one flight instead of seven round trips):
 
+0. the volunteer (``accounts.services.people.PERSON_BY_ID``);
 1. the requests: those the volunteer could take (open or offered, of a module shown here, the newest
    ``CANDIDATES``), each with whether it was offered to them or declined by them, and, beside them, the
    requests they already help with;
@@ -20,12 +22,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, bindparam, literal, select, union_all
+from sqlalchemy import BindParameter, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bippop.accounts.models import Person
+from bippop.accounts.services.people import PERSON_BY_ID, person_from
 from bippop.aid import lifecycle
 from bippop.aid.models import Appointment, AvailabilityWindow, HelpRequest, RequestOffer, VisitReport
+from bippop.db.reads import Read, read_together
 from bippop.geography import distance_km
 from bippop.modules import registry
 from bippop.modules.contract import ModuleManifest
@@ -48,7 +52,7 @@ class RequestRef:
 
 @dataclasses.dataclass(frozen=True)
 class NearRequest:
-    request: Row[Any]  # id, module, details, created_at
+    request: Any  # id, module, details, created_at
     module: ModuleManifest
     km: float | None
     offered: bool
@@ -56,11 +60,12 @@ class NearRequest:
 
 @dataclasses.dataclass(frozen=True)
 class VolunteerDashboard:
+    me: Person  # a copy for reading (``person_from``)
     near: list[NearRequest]
-    appointments: list[tuple[Row[Any], RequestRef, ModuleManifest | None]]  # to come, the soonest first
-    to_report: list[tuple[Row[Any], RequestRef, ModuleManifest | None]]  # the latest first
-    mine: list[tuple[Row[Any], ModuleManifest | None]]
-    windows: Sequence[Row[int, int, int]]  # weekday, start_minute, end_minute, in the week's order
+    appointments: list[tuple[Any, RequestRef, ModuleManifest | None]]  # to come, the soonest first
+    to_report: list[tuple[Any, RequestRef, ModuleManifest | None]]  # the latest first
+    mine: list[tuple[Any, ModuleManifest | None]]
+    windows: Sequence[Any]  # weekday, start_minute, end_minute, in the week's order
 
 
 # Built once, with the volunteer, the modules shown and the moment as parameters: building a statement
@@ -130,16 +135,16 @@ def _appointments_statement() -> Any:
     return union_all(upcoming, unreported)
 
 
-REQUESTS = _requests_statement()
-APPOINTMENTS = _appointments_statement()
-WINDOWS = (
+REQUESTS = Read(_requests_statement())
+APPOINTMENTS = Read(_appointments_statement())
+WINDOWS = Read(
     select(AvailabilityWindow.weekday, AvailabilityWindow.start_minute, AvailabilityWindow.end_minute)
     .where(AvailabilityWindow.person_id == _ME)
     .order_by(AvailabilityWindow.weekday, AvailabilityWindow.start_minute)
 )
 
 
-def _near(rows: Sequence[Row[Any]], me: Person, today: datetime.date) -> list[NearRequest]:
+def _near(rows: Sequence[Any], me: Person, today: datetime.date) -> list[NearRequest]:
     """The candidates the volunteer may take and that are near (or offered to them): offered first, then
     the nearest."""
     allowed: dict[str, ModuleManifest | None] = {}
@@ -166,24 +171,31 @@ def _near(rows: Sequence[Row[Any]], me: Person, today: datetime.date) -> list[Ne
 
 async def volunteer_dashboard(
     db_session: AsyncSession,
-    me: Person,
+    person_id: uuid.UUID,
     visible: frozenset[str],
     *,
     now: datetime.datetime,
     today: datetime.date,
-) -> VolunteerDashboard:
-    requests = list(
-        await db_session.execute(
-            REQUESTS, {"me": me.id, "visible": sorted(visible), "candidates": CANDIDATES}
-        )
+) -> VolunteerDashboard | None:
+    """The dashboard of the volunteer ``person_id``; None when there is no such person any more."""
+    people, requests, appointments, windows = await read_together(
+        db_session,
+        [
+            (PERSON_BY_ID, {"person_id": person_id}),
+            (REQUESTS, {"me": person_id, "visible": sorted(visible), "candidates": CANDIDATES}),
+            (APPOINTMENTS, {"me": person_id, "now": now}),
+            (WINDOWS, {"me": person_id}),
+        ],
     )
-    appointments = list(await db_session.execute(APPOINTMENTS, {"me": me.id, "now": now}))
-    windows = list(await db_session.execute(WINDOWS, {"me": me.id}))
+    me = person_from(people)
+    if me is None:
+        return None
 
-    def with_module(row: Row[Any]) -> tuple[Row[Any], RequestRef, ModuleManifest | None]:
+    def with_module(row: Any) -> tuple[Any, RequestRef, ModuleManifest | None]:
         return row, RequestRef(row.request_id, row.module), registry.module(row.module)
 
     return VolunteerDashboard(
+        me=me,
         near=_near([r for r in requests if not r.mine], me, today),
         # Each branch of a UNION ALL keeps its order in PostgreSQL, but SQL does not promise it: sorted here.
         appointments=[
