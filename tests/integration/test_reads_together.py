@@ -9,13 +9,14 @@ uncommitted writes (as a session of no tenant reads on the session)."""
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy import bindparam, event, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bippop.accounts.models import Person
@@ -212,7 +213,54 @@ async def test_a_session_without_a_tenant_reads_on_the_session(one_connection: A
     remove = reads.listen(flights.append)
     try:
         async with async_session_factory(one_connection)() as session:
-            [rows] = await read_together(session, [(Read(select(text("42 as answer"))), {})])
+            [rows] = await read_together(session, [(Read(select(literal(42).label("answer"))), {})])
     finally:
         remove()
     assert [row.answer for row in rows] == [42] and flights == []
+
+
+async def test_the_parameters_go_through_their_bind_processors(
+    one_connection: AsyncEngine, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    """A moment without its time zone is refused as the session refuses it (``DateTimeUTC``), not read
+    in the server's zone."""
+    since = Read(
+        select(Person.id).where(Person.created_at > bindparam("since", type_=Person.created_at.type))
+    )
+    sessions = async_session_factory(one_connection)
+    async with sessions(info={"tenant": tenant}) as session:
+        with pytest.raises(TypeError):
+            await read_together(session, [(since, {"since": datetime.datetime(2026, 1, 1)})])
+        [rows] = await read_together(
+            session, [(since, {"since": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)})]
+        )
+    assert rows  # the people made by these tests
+
+
+def test_a_read_names_its_columns_as_sqlalchemys_rows_do() -> None:
+    with pytest.raises(ValueError, match="ORM entities"):
+        Read(select(Person))
+    with pytest.raises(ValueError, match="need a name"):
+        Read(select(func.lower(Person.display_name)))
+    with pytest.raises(ValueError, match="distinct names"):
+        Read(select(Person.id, Person.id.label("id")))
+    assert Read(select(Person.id, func.lower(Person.display_name).label("name"))).statement is not None
+
+
+async def test_the_dashboards_person_is_detached_not_new(
+    one_connection: AsyncEngine, resources: PlatformResources, tenant: TenantRef
+) -> None:
+    person = _named(resources, tenant, "Julien Petit")
+    sessions = async_session_factory(one_connection)
+    async with sessions(info={"tenant": tenant}) as session:
+        [rows] = await read_together(session, [(PERSON_BY_ID, {"person_id": person})])
+        me = person_from(rows)
+        assert me is not None
+        session.add(me)  # the same row, never a second one
+        me.display_name = "Julien P."
+        await session.commit()
+    async with sessions(info={"tenant": tenant}) as session:
+        names = (
+            (await session.execute(select(Person.display_name).where(Person.id == person))).scalars().all()
+        )
+    assert names == ["Julien P."]

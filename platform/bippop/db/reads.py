@@ -15,9 +15,9 @@ adapters' quoting, as psycopg 2 bound every query), never by string formatting h
 
 What it keeps from the session:
 
-- the statements are SQLAlchemy's, compiled once per dialect (``Read``) and expanded per call (an
-  ``IN`` of a list); the values pass through the columns' bind processors on the way in and their result
-  processors on the way out;
+- the statements are SQLAlchemy's, compiled once per dialect (``Read``, of named columns) and expanded
+  per call (an ``IN`` of a list); the values pass through the parameters' bind processors on the way in
+  and the columns' result processors on the way out;
 - the transaction: explicit, the scoping transaction-local (``set_config(…, true)`` of the path and
   role, as every scoped session does it), committed in the same string; the connection goes back to the
   pool idle, at the login role and default path, out of autocommit (which the string needs for its own
@@ -57,19 +57,54 @@ def listen(callback: Listener) -> Callable[[], None]:
     return lambda: _listeners.remove(callback)
 
 
+class _Compiled:
+    """A statement compiled for one dialect, with the bind processors of its parameters (SQLAlchemy's
+    execution applies them itself; an expanded ``IN``'s come with its expanded state)."""
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        self.compiled = statement.compile(dialect=dialect)
+        escaped = self.compiled.escaped_bind_names
+        self.binds = {
+            escaped.get(name, name): processor
+            for name, bind in self.compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+
+    def bound(self, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The statement's text (an ``IN`` of a list expanded) and its values as the driver takes them."""
+        state = self.compiled.construct_expanded_state(dict(values))
+        processors = {**self.binds, **state.processors}
+        return state.statement, {
+            key: processor(value) if (processor := processors.get(key)) is not None else value
+            for key, value in state.parameters.items()
+        }
+
+
 class Read:
-    """A SELECT (or UNION) that ``read_together`` sends: built once, at import, with bind parameters."""
+    """A SELECT (or UNION) of named columns that ``read_together`` sends, built once, at import, with
+    bind parameters. Its values are written into the query's text (by psycopg's quoting), where
+    PostgreSQL's activity view and error log show them: ids, dates, settings — never a person's data
+    (a name, an address, a message) as a value to look for."""
 
     def __init__(self, statement: SelectBase) -> None:
+        keys = [column.key for column in statement.selected_columns]
+        descriptions = getattr(statement, "column_descriptions", ())
+        if any(isinstance(description.get("expr"), type) for description in descriptions):
+            raise ValueError("a Read selects columns, not ORM entities (their rows would differ)")
+        if not keys or any(not isinstance(k, str) or not k.isidentifier() or k.startswith("_") for k in keys):
+            raise ValueError(f"a Read's columns each need a name (label them): {keys}")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"a Read's columns need distinct names (label them): {keys}")
         self.statement: Any = statement  # Select or CompoundSelect, whichever columns
-        self._compiled: dict[str, Any] = {}  # dialect name → SQLAlchemy's compiled statement
+        self._keys = [str(key) for key in keys]
+        self._compiled: dict[str, _Compiled] = {}  # dialect name → compiled
         # (dialect name, the columns' type codes) → what makes a row of the values read
         self._rows: dict[tuple[str, tuple[int, ...]], Callable[[Sequence[Any]], Any]] = {}
 
-    def compiled(self, dialect: Dialect) -> Any:
+    def compiled(self, dialect: Dialect) -> _Compiled:
         known = self._compiled.get(dialect.name)
         if known is None:
-            known = self._compiled[dialect.name] = self.statement.compile(dialect=dialect)
+            known = self._compiled[dialect.name] = _Compiled(self.statement, dialect)
         return known
 
     def rows(
@@ -84,32 +119,31 @@ class Read:
 
     def _row_maker(self, dialect: Dialect, type_codes: tuple[int, ...]) -> Callable[[Sequence[Any]], Any]:
         columns = list(self.statement.selected_columns)
-        named = collections.namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
+        named = collections.namedtuple("Row", self._keys)  # type: ignore[misc]
         processors = [
             c.type.dialect_impl(dialect).result_processor(dialect, code)
             for c, code in zip(columns, type_codes, strict=True)
         ]
-        if not any(processors):
+        steps = [(index, processor) for index, processor in enumerate(processors) if processor is not None]
+        if not steps:
             return named._make
-        steps = [p or _same for p in processors]
 
         def row(values: Sequence[Any]) -> Any:
-            return named._make(step(value) for step, value in zip(steps, values, strict=True))
+            processed = list(values)
+            for index, processor in steps:
+                processed[index] = processor(processed[index])
+            return named._make(processed)
 
         return row
 
 
-def _same(value: Any) -> Any:
-    return value
+_scope_by_dialect: dict[str, _Compiled] = {}
 
 
-_scope_by_dialect: dict[str, Any] = {}
-
-
-def _scope_compiled(dialect: Dialect) -> Any:
+def _scope(dialect: Dialect) -> _Compiled:
     known = _scope_by_dialect.get(dialect.name)
     if known is None:
-        known = _scope_by_dialect[dialect.name] = SCOPE_SQL.compile(dialect=dialect)
+        known = _scope_by_dialect[dialect.name] = _Compiled(SCOPE_SQL, dialect)
     return known
 
 
@@ -122,53 +156,50 @@ async def read_together(
         return [list(await session.execute(read.statement, dict(values))) for read, values in reads]
     engine = session.bind
     assert isinstance(engine, AsyncEngine), "a tenant's session is bound to its cluster's engine"
-    dialect = engine.dialect
-    flight = [
-        _scope_compiled(dialect).construct_expanded_state({"schema": tenant.schema, "role": tenant.role})
-    ]
-    flight += [read.compiled(dialect).construct_expanded_state(dict(values)) for read, values in reads]
-    for callback in list(_listeners):
-        callback([state.statement for state in flight])
-    async with engine.connect() as connection:
+    async with engine.connect() as connection:  # the dialect is initialised by then: compiled after
         pooled = await connection.get_raw_connection()
         driver: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        dialect = engine.dialect
+        flight = [_scope(dialect).bound({"schema": tenant.schema, "role": tenant.role})]
+        flight += [read.compiled(dialect).bound(values) for read, values in reads]
+        query = _one_string(driver, flight)  # a value psycopg refuses leaves the connection as it was
+        for callback in list(_listeners):
+            callback([statement for statement, _values in flight])
         try:
-            answers = await _in_one_query(driver, flight)
+            answers = await _send(driver, query, len(reads))
         except BaseException:
             # Whatever state it was left in (inside the transaction, in autocommit, broken), this
-            # connection is not given to anyone again.
+            # connection is not given to anyone again. (SQLAlchemy, seeing a connection die, would also
+            # drop the pool's older ones; here the checkout's poll finds those one by one.)
             await connection.invalidate()
             raise
         pooled.info.setdefault(TENANTS_SERVED, set()).add(tenant.schema)
     return [read.rows(dialect, *answer) for (read, _values), answer in zip(reads, answers, strict=True)]
 
 
-async def _in_one_query(
-    driver: psycopg.AsyncConnection[Any], flight: Sequence[Any]
-) -> list[tuple[tuple[int, ...], list[Any]]]:
-    """Send ``BEGIN; <flight>; COMMIT`` as one string; each statement's column types and rows after the
-    first (the scoping)."""
+def _one_string(driver: psycopg.AsyncConnection[Any], flight: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """``BEGIN; <each statement, its values bound by psycopg>; COMMIT``."""
     cursor = psycopg.AsyncClientCursor(driver)
-    statements = ["BEGIN"]
-    for state in flight:
-        processors = state.processors
-        values = {
-            key: processors[key](value) if processors.get(key) is not None else value
-            for key, value in state.parameters.items()
-        }
-        statements.append(cursor.mogrify(state.statement, values))
-    statements.append("COMMIT")
+    bound = [cursor.mogrify(statement, values) for statement, values in flight]
+    return ";\n".join(["BEGIN", *bound, "COMMIT"])
+
+
+async def _send(
+    driver: psycopg.AsyncConnection[Any], query: str, reads: int
+) -> list[tuple[tuple[int, ...], list[Any]]]:
+    """Run the string; each read's column types and rows (the results of BEGIN and the scoping skipped)."""
+    cursor = psycopg.AsyncClientCursor(driver)
     await driver.set_autocommit(True)  # the string's own BEGIN, not another round trip for psycopg's
-    await cursor.execute(";\n".join(statements))
+    await cursor.execute(query)
     answers = []
     cursor.nextset()  # BEGIN → the scoping
-    for _read in flight[1:]:
+    for _read in range(reads):
         cursor.nextset()
         result = cursor.pgresult
         assert result is not None
         codes = tuple(result.ftype(column) for column in range(result.nfields))
         answers.append((codes, await cursor.fetchall()))
     if cursor.nextset() is None or driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        raise psycopg.InterfaceError("the reads' transaction did not end with their COMMIT")
+        raise RuntimeError("the reads' transaction did not end with their COMMIT")
     await driver.set_autocommit(False)
     return answers

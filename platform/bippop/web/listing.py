@@ -63,13 +63,20 @@ class PagedQuery:
     count: Any
 
 
-def paged(query: Any) -> PagedQuery:
+def _with_count(query: Any) -> tuple[Any, Any]:
+    """The page's statement (the count of all rows as a last column) and the count alone."""
     count = select(func.count()).select_from(query.order_by(None).subquery())
     rows = (
         query.add_columns(count.scalar_subquery().label("rows_in_all_pages"))
         .offset(bindparam("page_offset"))
         .limit(bindparam("page_limit"))
     )
+    return rows, count
+
+
+def paged(query: Any) -> PagedQuery:
+    """A hot list's ``PagedQuery`` (of named columns, as every ``Read``)."""
+    rows, count = _with_count(query)
     return PagedQuery(Read(rows), count)
 
 
@@ -88,13 +95,13 @@ async def paginate(
     values = parameters or {}
     window = {**values, "page_offset": (page - 1) * PAGE_SIZE, "page_limit": PAGE_SIZE}
     if isinstance(query, PagedQuery):
-        statements = query
-        [found] = await read_together(db_session, [(statements.rows, window)])
+        [found] = await read_together(db_session, [(query.rows, window)])
+        count = query.count
     else:  # a statement built for this request: SQLAlchemy's compiled cache knows it, a Read would not
-        statements = paged(query)
-        found = list((await db_session.execute(statements.rows.statement, window)).all())
+        rows_statement, count = _with_count(query)
+        found = list((await db_session.execute(rows_statement, window)).all())
     total = int(found[0][-1]) if found else 0
     if not found and page > 1:  # past the last page: how many there are, for its links
-        total = await db_session.scalar(statements.count, values) or 0
+        total = await db_session.scalar(count, values) or 0
     rows = [tuple(row)[:-1] for row in found]
     return rows, Pagination(page, total, {k: v for k, v in base_query.items() if v})

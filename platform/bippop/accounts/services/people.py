@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import any_, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bippop.accounts import audit
 from bippop.accounts.models import Person
@@ -21,9 +22,14 @@ PERSON_BY_ID = Read(select(*Person.__table__.columns).where(Person.__table__.c.i
 
 
 def person_from(rows: Sequence[Any]) -> Person | None:
-    """The person of ``PERSON_BY_ID``'s rows, for reading: a copy the session does not hold (what changes
-    it loads the person in the session, by ``db_session.get``); None when there is no such person."""
-    return Person(**rows[0]._asdict()) if rows else None
+    """The person of ``PERSON_BY_ID``'s rows, for reading: detached, the session does not hold it (what
+    changes it loads the person by ``db_session.get``; added to a session, it would be the same row, never
+    a new one); None when there is no such person."""
+    if not rows:
+        return None
+    person = Person(**rows[0]._asdict())
+    make_transient_to_detached(person)
+    return person
 
 
 async def new_person(

@@ -23,7 +23,11 @@ from bippop.web.pages import render
 from bippop.web.tenant_settings import tenant_settings
 
 # Built once: a statement built per request costs more than sending it (and keeps no cache key).
-VOLUNTEERS = Read(select(func.count()).select_from(Person).where(literal("volunteer") == any_(Person.roles)))
+VOLUNTEERS = Read(
+    select(func.count().label("volunteers"))
+    .select_from(Person)
+    .where(literal("volunteer") == any_(Person.roles))
+)
 
 
 async def tenant_home(
