@@ -449,8 +449,15 @@ def test_pages_under_load_beside_the_baselines(pages_settings: Settings, tmp_pat
             elif kind == "granian":
                 servers[kind] = start_granian(settings, var_dir, ports[kind], logs[kind], env=web_env)
             elif kind == "web2":
+                # Its two workers keep the connections of one process between them (10 each, not 20):
+                # every server of this run then fits PostgreSQL's default 100 connections.
                 servers[kind] = start_web(
-                    settings, var_dir, ports[kind], logs[kind], options=["--workers", "2"], env=web_env
+                    settings,
+                    var_dir,
+                    ports[kind],
+                    logs[kind],
+                    options=["--workers", "2"],
+                    env={**web_env, "BIPPOP_DB_POOL_SIZE": str(settings.db_pool_size // 2)},
                 )
             else:
                 servers[kind] = start_baseline(
