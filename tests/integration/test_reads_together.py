@@ -144,7 +144,7 @@ async def test_values_are_bound_by_psycopg_not_pasted(
     one_connection: AsyncEngine, resources: PlatformResources, tenant: TenantRef
 ) -> None:
     tricky = "O'Brien \\'; drop table people; -- $$ %s %(name)s"
-    person = _named(resources, tenant, "Placeholder")
+    person = _named(resources, tenant, "Brigitte Fontaine")
     sessions = async_session_factory(one_connection)
     async with sessions(info={"tenant": tenant}) as session, session.begin():
         await session.execute(update(Person).where(Person.id == person).values(display_name=tricky))
